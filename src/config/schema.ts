@@ -1,0 +1,97 @@
+// Configuration schema: one description of every setting of mail, notify and auth, for config.toml and the environment.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const hostPort = z.string().regex(/^[^\s:]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/, 'expected host or host:port');
+
+export const listenerSchema = z.object({
+  host: z.string().describe('Address to bind, e.g. 0.0.0.0 or 127.0.0.1'),
+  port: port.describe('TCP port; 0 picks a free one'),
+});
+
+export const smtpProviderSchema = z.object({
+  host: z.string().describe('SMTP server notify submits to (SMTP_HOST)'),
+  port: port.describe('Its port (SMTP_PORT)'),
+  user: z.string().describe('AUTH user, without domain (SMTP_USER)'),
+  password: z.string().describe('AUTH password (SMTP_PASSWORD)'),
+  from: z.string().describe('Default From, e.g. "ManaCore <noreply@mana.how>" (SMTP_FROM)'),
+  insecureTls: z.boolean().describe('Accept self-signed certificates (SMTP_INSECURE_TLS)'),
+});
+
+export const relayRouteSchema = z.object({
+  host: z.string().describe('Smart host name or address'),
+  port: port.default(587).describe('Smart host port'),
+  tls: z.enum(['starttls', 'implicit', 'none', 'opportunistic']).default('starttls').describe('How to secure the connection'),
+  user: z.string().optional().describe('AUTH user'),
+  password: z.string().optional().describe('AUTH password'),
+  insecureTls: z.boolean().default(false).describe('Accept an unverified certificate'),
+});
+
+export const webhookSchema = z.object({
+  url: z.string().url().describe('Where delivery events are POSTed'),
+  secret: z.string().describe('HMAC-SHA256 key; the signature is sent in X-Mana-Signature'),
+});
+
+export const configSchema = z.object({
+  dataDir: z.string().describe('Where the embedded store, keys, certificates and logs live (MANA_DATA_DIR)'),
+  databaseUrl: z.string().optional().describe('PostgreSQL URL; SQLite in dataDir when unset (DATABASE_URL)'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).describe('Level of JSON logs on stderr (MANA_LOG_LEVEL); the daily files always get info and up'),
+  mail: z.object({
+    domain: z.string().min(1).describe('Local mail domain created on first start (MAIL_DOMAIN)'),
+    hostname: z.string().min(1).describe('Our host name: HELO, certificates, MX records (MAIL_HOSTNAME, lookup.default.hostname)'),
+    adminPassword: z.string().optional().describe('Password of the admin API user "admin" (MAIL_ADMIN_PASSWORD, STALWART_ADMIN_PASSWORD); generated on first start when unset'),
+    delivery: z.enum(['capture', 'deliver']).describe('capture keeps outbound mail in the local catch-all mailbox; deliver sends it to recipient MX hosts (MAIL_DELIVERY)'),
+    dnsServers: z.array(hostPort).describe('Resolvers used for every lookup, host:port (MAIL_DNS_SERVERS, comma separated); system resolvers when empty'),
+    dnsTimeoutMs: z.number().int().positive().describe('Timeout of one DNS query'),
+    mxPort: port.describe('Port used to reach MX hosts (MAIL_MX_PORT)'),
+    allowedIp: z.array(z.string()).describe('Trusted networks (CIDR): may relay without AUTH and are never banned (server.allowed-ip)'),
+    scanBan: z.boolean().describe('Ban addresses that scan or misbehave (server.security.analysis.scan-ban)'),
+    dkimSealKey: z.string().optional().describe('Key that encrypts DKIM private keys at rest (MAIL_DKIM_SEAL_KEY)'),
+    tls: z.object({
+      cert: z.string().optional().describe('PEM certificate file; a self-signed one is generated when unset'),
+      key: z.string().optional().describe('PEM private key file'),
+    }),
+    listeners: z.object({
+      inbound: listenerSchema.describe('SMTP for other servers, port 25 (MAIL_SMTP_PORT)'),
+      submission: listenerSchema.describe('Submission with STARTTLS, port 587 (MAIL_SUBMISSION_PORT)'),
+      submissions: listenerSchema.describe('Submission over implicit TLS, port 465 (MAIL_SUBMISSIONS_PORT)'),
+      admin: listenerSchema.describe('Admin HTTP API, port 8080 (MAIL_ADMIN_PORT)'),
+    }),
+    maxMessageSize: z.number().int().positive().describe('Largest message accepted, bytes (SIZE)'),
+    maxRecipients: z.number().int().positive().describe('Recipients per message'),
+    queue: z.object({
+      retrySchedule: z.array(z.number().int().positive()).min(1).describe('Seconds between attempts; the last repeats'),
+      expireAfter: z.number().int().positive().describe('Seconds after which an undelivered recipient expires'),
+      delayNoticeAfter: z.number().int().positive().describe('Seconds after which the sender gets a delay notice'),
+      concurrency: z.number().int().positive().describe('Deliveries in flight at once, all destinations'),
+      perDomainConcurrency: z.number().int().positive().describe('Deliveries in flight to one destination domain'),
+      leaseSeconds: z.number().int().positive().describe('How long a worker owns a message before others may take it'),
+    }),
+    relay: relayRouteSchema.optional().describe('Smart host for all outbound mail'),
+    relayRoutes: z.record(z.string(), relayRouteSchema).describe('Smart host per destination domain'),
+    webhooks: z.array(webhookSchema).describe('Subscribers to delivery events'),
+  }),
+  notify: z.object({
+    listener: listenerSchema.describe('notify HTTP API, port 3013 (NOTIFY_PORT, PORT)'),
+    serviceKeys: z.array(z.string().min(1)).describe('Accepted X-Service-Key values (MANA_SERVICE_KEY, SERVICE_KEY, MANA_CORE_SERVICE_KEY; comma separated for rotation)'),
+    smtp: smtpProviderSchema.partial().describe('Primary SMTP provider (SMTP_*); the local mail server when unset'),
+    fallback: smtpProviderSchema.partial().describe('Fallback SMTP provider (SMTP_FALLBACK_*)'),
+    authUrl: z.string().describe('mana-auth, for JWT validation (MANA_AUTH_URL)'),
+    webhookSecret: z.string().optional().describe('Secret for webhooks from the mail server (NOTIFY_WEBHOOK_SECRET); generated when unset'),
+    corsOrigins: z.array(z.string()).describe('Allowed CORS origins (CORS_ORIGINS)'),
+  }),
+  auth: z.object({
+    listener: listenerSchema.describe('auth HTTP, port 3001 (AUTH_PORT, PORT)'),
+    baseUrl: z.string().describe('Public URL of auth, used in email links (BASE_URL)'),
+    notifyUrl: z.string().describe('Where notify is (MANA_NOTIFY_URL)'),
+    secret: z.string().optional().describe('Better Auth secret (BETTER_AUTH_SECRET); generated and stored when unset'),
+    cookieDomain: z.string().optional().describe('Cookie domain (COOKIE_DOMAIN)'),
+    production: z.boolean().describe('Secure cookies and no dev shortcuts (NODE_ENV=production)'),
+    corsOrigins: z.array(z.string()).describe('Allowed CORS origins (CORS_ORIGINS)'),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type Listener = z.infer<typeof listenerSchema>;
+export type SmtpProvider = z.infer<typeof smtpProviderSchema>;
+export type RelayRoute = z.infer<typeof relayRouteSchema>;

@@ -1,0 +1,50 @@
+// Opens each store the storage contract runs on: SQLite always, PostgreSQL when DATABASE_URL is set (a fresh schema per call).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openSqlite } from '../../src/store/sqlite.ts';
+import { openPostgres } from '../../src/store/postgres.ts';
+import { migrations } from '../../src/store/migrations.ts';
+import type { Store } from '../../src/store/store.ts';
+
+export type StoreFactory = { name: string; open(): Promise<{ store: Store; cleanup(): Promise<void> }> };
+
+export function storeFactories(): StoreFactory[] {
+  const list: StoreFactory[] = [
+    {
+      name: 'sqlite',
+      async open() {
+        const dir = mkdtempSync(join(tmpdir(), 'mana-store-'));
+        const store = openSqlite({ path: join(dir, 'mana.db') });
+        await store.migrate(migrations);
+        return { store, cleanup: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+      },
+    },
+  ];
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    list.push({
+      name: 'postgres',
+      async open() {
+        const schema = `t_${randomBytes(6).toString('hex')}`;
+        const store = await openPostgres({ url, schema, max: 5 });
+        await store.migrate(migrations);
+        return {
+          store,
+          cleanup: async () => {
+            await store.close();
+            const c = new pg.Client({ connectionString: url });
+            await c.connect();
+            await c.query(`DROP SCHEMA ${schema} CASCADE`);
+            await c.end();
+          },
+        };
+      },
+    });
+  } else {
+    console.log('# skip: PostgreSQL contract runs need DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+  }
+  return list;
+}

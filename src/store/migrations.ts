@@ -183,4 +183,25 @@ export const migrations: Migration[] = [
         updated_at BIGINT NOT NULL
       );`,
   },
+  {
+    name: 'auth-001-outbox',
+    sql: () => `
+      CREATE TABLE auth_outbox (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        last_error TEXT,
+        notification_id TEXT,
+        created_at BIGINT NOT NULL,
+        sent_at BIGINT
+      );
+      CREATE INDEX auth_outbox_due ON auth_outbox (status, next_attempt_at);`,
+  },
 ];

@@ -1,0 +1,130 @@
+// The mail server (the role Stalwart plays in the seed): SMTP listeners, durable queue, delivery loop, webhooks and the admin HTTP API.
+import { hostname as osHostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { SMTPServer } from 'smtp-server';
+import type { RunningService, ServiceContext } from '../stack/context.ts';
+import { listenerUrl } from '../stack/context.ts';
+import { createCommitBatcher } from '../store/batch.ts';
+import { ensureCertificate } from '../lib/tls.ts';
+import { createEvents, type WebhookSubscriber } from './events.ts';
+import { startWebhookSender } from './webhooks.ts';
+import { createQueue } from './queue/queue.ts';
+import { startDeliveryWorker } from './queue/worker.ts';
+import { createTransport } from './queue/transport.ts';
+import { createSmtpListener, listen, type ListenerKind, type SmtpSecurity } from './smtp/listeners.ts';
+import { createDkimSigner } from './dkim/sign.ts';
+import { createSigningKeyCache } from './dkim/key-store.ts';
+import { bootstrapMail } from './bootstrap.ts';
+import { createResolver } from './route/resolver.ts';
+import { createSmtpPool } from './deliver/smtp-pool.ts';
+import { createMtaSts, createMemoryMtaStsCache } from './route/mta-sts.ts';
+import { afterSettleDsn } from './dsn/send.ts';
+import { startAdminHttp } from './admin/http.ts';
+
+export type MailOptions = {
+  /** Extra webhook subscribers (the stack adds notify). */
+  subscribers?: WebhookSubscriber[];
+  /** Test hooks: CA certificates trusted for MTA-STS fetches and verified TLS to MX hosts. */
+  extraCa?: string[];
+  security?: SmtpSecurity;
+};
+
+export type RunningMail = RunningService & {
+  ports: Record<ListenerKind | 'admin', number>;
+  queue: ReturnType<typeof createQueue>;
+  /** Subscribes to delivery events from now on. */
+  addSubscriber(s: WebhookSubscriber): void;
+  signingKeys: ReturnType<typeof createSigningKeyCache>;
+};
+
+export async function startMail(ctx: ServiceContext, options: MailOptions = {}): Promise<RunningMail> {
+  const { config, store, log, secrets } = ctx;
+  const mc = config.mail;
+  const boot = await bootstrapMail({ store, domain: mc.domain, secrets, sealKey: mc.dkimSealKey });
+  if (boot.createdDomain) log.info({ domain: mc.domain }, 'mail.domain_created');
+  for (const k of boot.createdKeys) log.info({ domain: k.domain, selector: k.selector, algorithm: k.algorithm }, 'mail.dkim_key_created');
+
+  const tls = await ensureCertificate({ dataDir: config.dataDir, hostname: mc.hostname, certFile: mc.tls.cert, keyFile: mc.tls.key });
+  const subscribers = [...mc.webhooks, ...(options.subscribers ?? [])];
+  const events = createEvents({ log, subscribers });
+  const batcher = createCommitBatcher(store);
+  const owner = `${osHostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  let worker: ReturnType<typeof startDeliveryWorker> | undefined;
+  let webhookSender: ReturnType<typeof startWebhookSender> | undefined;
+  const queue = createQueue({
+    store, batcher, events,
+    retrySchedule: mc.queue.retrySchedule,
+    expireAfterMs: mc.queue.expireAfter * 1000,
+    delayNoticeAfterMs: mc.queue.delayNoticeAfter * 1000,
+    leaseMs: mc.queue.leaseSeconds * 1000,
+    onEnqueue: () => { worker?.wake(); webhookSender?.poke(); },
+  });
+  const signer = createDkimSigner();
+  const signingKeys = createSigningKeyCache({ store, sealKey: mc.dkimSealKey });
+  const resolver = createResolver({ servers: mc.dnsServers, timeoutMs: mc.dnsTimeoutMs });
+  const pool = createSmtpPool({ maxPerHost: mc.queue.perDomainConcurrency, idleMs: 5_000 });
+  const mtaSts = createMtaSts({ resolver, cache: createMemoryMtaStsCache(), now: Date.now, https: options.extraCa ? { ca: options.extraCa } : undefined });
+  const transport = createTransport({
+    ca: options.extraCa, store, log, mode: mc.delivery, hostname: mc.hostname, resolver, mxPort: mc.mxPort, pool, mtaSts,
+    relay: mc.relay, relayRoutes: mc.relayRoutes,
+  });
+
+  const servers: Array<{ kind: ListenerKind; server: SMTPServer }> = [];
+  const ports = {} as RunningMail['ports'];
+  const urls: Record<string, string> = {};
+  const names: Record<ListenerKind, [string, string]> = {
+    inbound: ['smtp-inbound', 'smtp'],
+    submission: ['smtp-submission', 'smtp'],
+    submissions: ['smtps-submission', 'smtps'],
+  };
+  const smtpOptions = {
+    store, queue, log, tls, hostname: mc.hostname, allowedIp: mc.allowedIp, maxMessageSize: mc.maxMessageSize,
+    maxRecipients: mc.maxRecipients, signer, signingKeys, security: options.security,
+  };
+  try {
+    for (const kind of ['inbound', 'submission', 'submissions'] as const) {
+      const server = createSmtpListener(kind, smtpOptions);
+      const l = mc.listeners[kind];
+      ports[kind] = await listen(server, l.host, l.port);
+      servers.push({ kind, server });
+      const [name, scheme] = names[kind];
+      urls[name] = listenerUrl(scheme, l.host, ports[kind]);
+      ctx.announce(name, urls[name]);
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((r) => s.server.close(() => r(undefined)))));
+    throw err;
+  }
+
+  const admin = await startAdminHttp({ ctx, queue, signingKeys, tls, security: options.security });
+  ports.admin = admin.port;
+  urls['admin-http'] = admin.url;
+  ctx.announce('admin-http', admin.url);
+
+  worker = startDeliveryWorker({
+    queue, log, owner,
+    concurrency: mc.queue.concurrency,
+    perDomainConcurrency: mc.queue.perDomainConcurrency,
+    deliver: transport,
+    afterSettle: afterSettleDsn({ queue, store, log, hostname: mc.hostname, signer, signingKeys, domain: mc.domain }),
+  });
+  webhookSender = startWebhookSender({ store, log, subscribers });
+  log.info({ mode: mc.delivery, store: store.description }, 'mail.started');
+
+  return {
+    name: 'mail',
+    urls,
+    ports,
+    queue,
+    signingKeys,
+    addSubscriber(s) { subscribers.push(s); },
+    async close() {
+      await Promise.all(servers.map((s) => new Promise((r) => s.server.close(() => r(undefined)))));
+      await admin.close();
+      await worker?.stop();
+      await batcher.idle();
+      await webhookSender?.stop();
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,205 @@
+// SMTP listeners: inbound MX (RFC 5321, port 25), submission with STARTTLS (RFC 6409 + RFC 3207, port 587) and over implicit TLS (RFC 8314, port 465).
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession, type SMTPServerAddress, type SMTPServerDataStream } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../lib/log.ts';
+import type { Store } from '../../store/store.ts';
+import type { TlsMaterial } from '../../lib/tls.ts';
+import { authenticate, domainOf, isLocalDomain, principalForAddress, type Principal } from '../accounts.ts';
+import type { MailQueue, DsnNotify } from '../queue/queue.ts';
+import { patchSmtpServer } from './patch.ts';
+import { ensureIdAndDate, fromDomain, headerValue, receivedHeader } from '../message/headers.ts';
+import type { DkimSigner } from '../dkim/sign.ts';
+import type { SigningKeyCache } from '../dkim/key-store.ts';
+import { inNetworks } from './networks.ts';
+
+export type ListenerKind = 'inbound' | 'submission' | 'submissions';
+
+/** Hooks of the security layer (auto-ban); each may throw an Error with responseCode to refuse. */
+export type SmtpSecurity = {
+  onConnect?(ip: string): Promise<void> | void;
+  onAuthFailure?(ip: string): void;
+  onRelayDenied?(ip: string): void;
+  onProtocolError?(ip: string): void;
+};
+
+export type SmtpOptions = {
+  store: Store;
+  queue: MailQueue;
+  log: Logger;
+  tls: TlsMaterial;
+  hostname: string;
+  allowedIp: string[];
+  maxMessageSize: number;
+  maxRecipients: number;
+  signer: DkimSigner;
+  signingKeys: SigningKeyCache;
+  security?: SmtpSecurity;
+  greetingDelayMs?: number;
+};
+
+type Session = SMTPServerSession & { user?: Principal };
+
+function reply(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+function readStream(stream: SMTPServerDataStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SMTPServer {
+  patchSmtpServer();
+  const { store, log } = options;
+  const submission = kind !== 'inbound';
+  const trusted = (ip: string) => ip === '127.0.0.1' || ip === '::1' || inNetworks(ip, options.allowedIp);
+
+  const server = new SMTPServer({
+    name: options.hostname,
+    banner: 'mana ESMTP',
+    secure: kind === 'submissions',
+    key: options.tls.key,
+    cert: options.tls.cert,
+    size: options.maxMessageSize,
+    maxRecipients: options.maxRecipients,
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: !submission,
+    allowInsecureAuth: false,
+    disabledCommands: submission ? [] : ['AUTH'],
+    disableReverseLookup: true,
+    hideREQUIRETLS: true,
+    logger: false,
+    socketTimeout: 120_000,
+    closeTimeout: 5_000,
+    ...({ greetingDelay: options.greetingDelayMs ?? (submission ? 0 : 100) } as object),
+
+    async onConnect(session, callback) {
+      try {
+        await options.security?.onConnect?.(session.remoteAddress);
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+
+    async onAuth(auth: SMTPServerAuthentication, session, callback) {
+      // RFC 4954 §4: only after TLS on submission (allowInsecureAuth is off); username is the account name.
+      try {
+        const user = await authenticate(store, auth.username ?? '', auth.password ?? '');
+        if (!user) {
+          options.security?.onAuthFailure?.(session.remoteAddress);
+          log.info({ cid: session.id, ip: session.remoteAddress, listener: kind }, 'smtp.auth_failed');
+          return callback(reply(535, '5.7.8 Authentication credentials invalid'));
+        }
+        callback(null, { user });
+      } catch (err) {
+        log.error({ err, cid: session.id }, 'smtp.auth_error');
+        callback(reply(454, '4.7.0 Temporary authentication failure'));
+      }
+    },
+
+    async onMailFrom(address: SMTPServerAddress, session: Session, callback) {
+      if (!submission) return callback();
+      const user = session.user;
+      if (!user) return callback(reply(530, '5.7.0 Authentication required'));
+      if (!user.roles.includes('user') && !user.roles.includes('admin')) {
+        return callback(reply(550, `5.7.1 ${user.name} is not authorized to send`));
+      }
+      const from = address.address.toLowerCase();
+      if (!from) return callback(reply(550, '5.7.1 A null sender is not allowed on submission'));
+      if (!/^[^@\s]+@[^@\s]+$/.test(from)) return callback(reply(501, '5.5.4 Invalid sender address'));
+      if (!user.emails.includes(from)) {
+        return callback(reply(550, `5.7.1 ${user.name} may not send as ${from}`));
+      }
+      callback();
+    },
+
+    async onRcptTo(address: SMTPServerAddress, session: Session, callback) {
+      try {
+        const rcpt = address.address.toLowerCase();
+        const domain = domainOf(rcpt);
+        if (await isLocalDomain(store, domain)) {
+          const local = rcpt.split('@')[0];
+          if (!(await principalForAddress(store, rcpt)) && local !== 'postmaster') {
+            return callback(reply(550, `5.1.1 <${rcpt}>: mailbox does not exist`));
+          }
+          return callback();
+        }
+        if (submission && session.user) return callback();
+        if (!submission && trusted(session.remoteAddress)) return callback();
+        options.security?.onRelayDenied?.(session.remoteAddress);
+        log.info({ cid: session.id, ip: session.remoteAddress, rcpt }, 'smtp.relay_denied');
+        callback(reply(550, '5.7.1 Relay not allowed'));
+      } catch (err) {
+        log.error({ err, cid: session.id }, 'smtp.rcpt_error');
+        callback(reply(451, '4.3.0 Temporary failure, try again'));
+      }
+    },
+
+    async onData(stream, session: Session, callback) {
+      try {
+        let raw = await readStream(stream);
+        if (stream.sizeExceeded) return callback(reply(552, `5.3.4 Message exceeds the maximum size of ${options.maxMessageSize} bytes`));
+        const envelope = session.envelope as SMTPServerSession['envelope'] & { dsn?: { ret?: string; envid?: string } };
+        const mailFrom = envelope.mailFrom ? envelope.mailFrom.address.toLowerCase() : '';
+        const senderDomain = fromDomain(raw) ?? (mailFrom ? domainOf(mailFrom) : options.hostname);
+        const originatesHere = submission || trusted(session.remoteAddress);
+        let messageId = headerValue(raw, 'message-id') ?? null;
+        if (originatesHere) {
+          const fixed = ensureIdAndDate(raw, { domain: senderDomain });
+          raw = fixed.raw;
+          messageId = fixed.messageId;
+        }
+        const queueIdHint = session.id;
+        const protocol = `ESMTP${session.secure ? 'S' : ''}${session.user ? 'A' : ''}`;
+        raw = Buffer.concat([Buffer.from(receivedHeader({ helo: session.hostNameAppearsAs, remoteIp: session.remoteAddress, by: options.hostname, protocol, id: queueIdHint })), raw]);
+        let signedWith: string[] = [];
+        if (originatesHere && (await isLocalDomain(store, senderDomain))) {
+          const keys = await options.signingKeys.keysFor(senderDomain);
+          if (keys.length) {
+            raw = await options.signer.sign({ raw, keys });
+            signedWith = keys.map((k) => `${k.selector}._domainkey.${k.domain}`);
+          }
+        }
+        const id = await options.queue.enqueue({
+          mailFrom,
+          recipients: envelope.rcptTo.map((r) => {
+            const dsn = (r as SMTPServerAddress & { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+            return { address: r.address.toLowerCase(), notify: dsn?.notify as DsnNotify | undefined, orcpt: dsn?.orcpt };
+          }),
+          raw,
+          source: submission ? 'submission' : 'inbound',
+          authUser: session.user?.name,
+          remoteIp: session.remoteAddress,
+          envId: envelope.dsn?.envid,
+          ret: envelope.dsn?.ret === 'HDRS' ? 'HDRS' : envelope.dsn?.ret === 'FULL' ? 'FULL' : undefined,
+          isDsn: mailFrom === '' && /multipart\/report/i.test(headerValue(raw, 'content-type') ?? ''),
+          headerMessageId: messageId,
+          signedWith,
+        });
+        callback(null, `Ok: queued as ${id}`);
+      } catch (err) {
+        log.error({ err, cid: session.id }, 'smtp.data_error');
+        callback(reply(451, '4.3.0 Message not accepted, try again'));
+      }
+    },
+  });
+  server.on('error', (err) => log.warn({ err: { message: err.message, code: (err as any).code }, listener: kind }, 'smtp.error'));
+  return server;
+}
+
+export function listen(server: SMTPServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = (server as any).server as import('node:net').Server;
+    const onError = (err: Error) => reject(err);
+    s.once('error', onError);
+    server.listen(port, host, () => {
+      s.off('error', onError);
+      resolve((s.address() as AddressInfo).port);
+    });
+  });
+}

@@ -122,12 +122,12 @@ function fromEnv(env: Env, service: string | undefined): Raw {
   return {
     dataDir: env.MANA_DATA_DIR,
     databaseUrl: env.DATABASE_URL || undefined,
-    logLevel: env.MANA_LOG_LEVEL,
+    logLevel: env.MANA_LOG_LEVEL || undefined,
     mail: {
       domain: env.MAIL_DOMAIN,
       hostname: env.MAIL_HOSTNAME,
       adminPassword: env.MAIL_ADMIN_PASSWORD ?? env.STALWART_ADMIN_PASSWORD,
-      delivery: env.MAIL_DELIVERY ?? (env.MAIL_DNS_SERVERS || env.MAIL_MX_PORT ? 'deliver' : undefined),
+      delivery: env.MAIL_DELIVERY || (env.MAIL_DNS_SERVERS || env.MAIL_MX_PORT ? 'deliver' : undefined),
       dnsServers: list(env.MAIL_DNS_SERVERS),
       mxPort: num(env.MAIL_MX_PORT),
       dkimSealKey: env.MAIL_DKIM_SEAL_KEY,

@@ -48,3 +48,36 @@ export function storeFactories(): StoreFactory[] {
   }
   return list;
 }
+
+/**
+ * A PostgreSQL URL whose connections use a fresh schema (search_path), for code that opens its own
+ * connections from DATABASE_URL (the stack, Better Auth). `drop()` removes the schema.
+ */
+export async function isolatedPostgresUrl(base: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const c = new pg.Client({ connectionString: base });
+  await c.connect();
+  await c.query(`CREATE SCHEMA ${schema}`);
+  await c.end();
+  const u = new URL(base);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: base });
+      await d.connect();
+      await d.query(`DROP SCHEMA ${schema} CASCADE`);
+      await d.end();
+    },
+  };
+}
+
+/** The backends whole-stack tests run on: SQLite always, PostgreSQL when DATABASE_URL is set. */
+export function stackBackends(): Array<{ name: string; databaseUrl(): Promise<{ url?: string; drop(): Promise<void> }> }> {
+  const list: Array<{ name: string; databaseUrl(): Promise<{ url?: string; drop(): Promise<void> }> }> = [
+    { name: 'sqlite', databaseUrl: async () => ({ url: undefined, drop: async () => {} }) },
+  ];
+  const base = process.env.DATABASE_URL;
+  if (base) list.push({ name: 'postgres', databaseUrl: () => isolatedPostgresUrl(base) });
+  return list;
+}

@@ -41,6 +41,8 @@ type Resource = Record<string, unknown> & { name: string; type: number; class: n
 type Send = (response: DnsPacket) => unknown;
 
 const TTL = 60;
+// RFC 1035 §4.1.1 response codes (dns2's type declarations omit Packet.RCODE).
+const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3 } as const;
 const typeNames = new Map<number, string>(Object.entries(Packet.TYPE).map(([name, value]) => [value as number, name]));
 
 function normalize(name: string): string {
@@ -88,18 +90,18 @@ function answer(zone: Map<string, ZoneEntry>, qname: string, qtype: number): Ans
   let name = normalize(qname);
   for (let hops = 0; hops < 8; hops++) {
     const entry = zone.get(name);
-    if (entry === undefined) return { rcode: Packet.RCODE.NXDOMAIN, answers };
+    if (entry === undefined) return { rcode: RCODE.NXDOMAIN, answers };
     if (entry.drop) return 'drop';
-    if (entry.servfail) return { rcode: Packet.RCODE.SERVFAIL, answers: [] };
+    if (entry.servfail) return { rcode: RCODE.SERVFAIL, answers: [] };
     if (entry.CNAME !== undefined && qtype !== Packet.TYPE.CNAME) {
       answers.push(...recordsOf(name, entry, Packet.TYPE.CNAME));
       name = normalize(entry.CNAME);
       continue;
     }
     answers.push(...recordsOf(name, entry, qtype));
-    return { rcode: Packet.RCODE.NOERROR, answers };
+    return { rcode: RCODE.NOERROR, answers };
   }
-  return { rcode: Packet.RCODE.SERVFAIL, answers: [] };
+  return { rcode: RCODE.SERVFAIL, answers: [] };
 }
 
 export async function startDnsZone(initial: Zone): Promise<DnsZone> {
@@ -112,7 +114,7 @@ export async function startDnsZone(initial: Zone): Promise<DnsZone> {
     response.header.ra = 1;
     const [question] = request.questions;
     if (question === undefined) {
-      response.header.rcode = Packet.RCODE.FORMERR;
+      response.header.rcode = RCODE.FORMERR;
       send(response);
       return;
     }

@@ -204,4 +204,49 @@ export const migrations: Migration[] = [
       );
       CREATE INDEX auth_outbox_due ON auth_outbox (status, next_attempt_at);`,
   },
+  {
+    name: 'notify-002-mail-events',
+    sql: () => `
+      CREATE TABLE notify_mail_events (
+        id TEXT PRIMARY KEY,
+        notification_id TEXT,
+        type TEXT NOT NULL,
+        message_id TEXT,
+        queue_id TEXT,
+        recipient TEXT,
+        at BIGINT NOT NULL,
+        received_at BIGINT NOT NULL
+      );
+      CREATE INDEX notify_mail_events_notification ON notify_mail_events (notification_id);`,
+  },
+  {
+    name: 'notify-003-devices',
+    sql: () => `
+      CREATE TABLE notify_devices (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        push_token TEXT NOT NULL UNIQUE,
+        token_type TEXT NOT NULL DEFAULT 'expo',
+        platform TEXT,
+        device_name TEXT,
+        app_id TEXT,
+        is_active INTEGER NOT NULL DEFAULT 1,
+        last_seen_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX notify_devices_user ON notify_devices (user_id);`,
+  },
+  {
+    name: 'mail-003-bans',
+    sql: () => `
+      CREATE TABLE mail_bans (
+        ip TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        banned_at BIGINT NOT NULL,
+        expires_at BIGINT
+      );
+      CREATE INDEX mail_bans_expiry ON mail_bans (expires_at);`,
+  },
 ];

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authenticate as mailauthAuthenticate } from 'mailauth';
+import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/load.ts';
 import { startStack, type Stack } from '../../src/stack/start.ts';
 import { silentLogger } from '../../src/lib/log.ts';
@@ -120,6 +121,17 @@ for (const factory of stackBackends()) {
         return body.notification.status === 'delivered' ? body.notification.status : undefined;
       });
       assert.equal(status, 'delivered');
+    });
+
+    it('a wrong SMTP password gets 535 5.7.8 (RFC 4954 §6), and so does the account name with its domain', async () => {
+      const port = stack.mail!.ports.submission;
+      for (const user of ['noreply', `noreply@${DOMAIN}`]) {
+        const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user, pass: user === 'noreply' ? 'wrong password' : stack.secrets.noreplyPassword } });
+        const err = await transport.sendMail({ from: `noreply@${DOMAIN}`, to: 'x@example.net', subject: 's', text: 't' }).catch((e) => e);
+        assert.equal(err?.responseCode, 535, String(err));
+        assert.match(String(err.response), /^535 5\.7\.8 Authentication credentials invalid/);
+        transport.close();
+      }
     });
 
     it('bad input gets the documented errors: wrong service key, bad JSON, missing fields', async () => {

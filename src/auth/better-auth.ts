@@ -117,7 +117,8 @@ export function betterAuthOptions(o: ManaAuthOptions) {
     rateLimit: { enabled: false },
     user: {
       modelName: 'auth_users',
-      additionalFields: { locale: { type: 'string', required: false, input: true } },
+      // Not returned: a duplicate sign-up's synthetic user could not show the same value, and would give the account away.
+      additionalFields: { locale: { type: 'string', required: false, input: true, returned: false } },
       changeEmail: {
         enabled: true,
         sendChangeEmailConfirmation: async ({ user, newEmail, token }: { user: UserLike; newEmail: string; url: string; token: string }, request?: Request) => {
@@ -128,6 +129,16 @@ export function betterAuthOptions(o: ManaAuthOptions) {
         enabled: true,
         afterDelete: async (user: UserLike, request?: Request) => {
           await o.outbox.enqueue(accountDeletedEmail({ to: user.email, name: user.name ?? undefined, locale: localeOf(user, request) }));
+        },
+      },
+    },
+    databaseHooks: {
+      user: {
+        create: {
+          // Every account gets one of our locales: the one asked for at sign-up, else the browser's.
+          before: async (user: Record<string, unknown>, ctx: { request?: Request } | null) => ({
+            data: { ...user, locale: authLocale(typeof user.locale === 'string' && user.locale ? user.locale : ctx?.request?.headers.get('accept-language')) },
+          }),
         },
       },
     },

@@ -135,7 +135,7 @@ export function changeEmailEmail(o: Common & { url: string; name?: string; newEm
     ...o,
     kind: 'change-email',
     template: 'auth-change-email',
-    data: { verificationUrl: o.url, url: o.url, userName: o.name ?? '', newEmail: o.newEmail },
+    data: { confirmUrl: o.url, verificationUrl: o.url, url: o.url, userName: o.name ?? '', newEmail: o.newEmail },
     subject: de ? 'E-Mail-Adresse ändern — Mana' : 'Confirm your new email address — Mana',
     paragraphs: [escapeHtml(hello(o.locale, o.name)), escapeHtml(line), link(o.url, de ? 'Änderung bestätigen' : 'Confirm change')],
     text: [hello(o.locale, o.name), line, o.url],

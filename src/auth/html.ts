@@ -162,7 +162,7 @@ export function layout(o: { locale: AuthLocale; title: string; body: string }): 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${o.title.replace(/<[^>]*>/g, '')} — Mana</title>
 <link rel="stylesheet" href="/auth.css">
 </head>

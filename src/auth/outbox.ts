@@ -38,6 +38,9 @@ export type Outbox = {
 /** Seconds-scale backoff: quick at first (notify restarting), then slower; the last value repeats. */
 export const DEFAULT_RETRY_DELAYS_MS = [2_000, 5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000];
 
+const PRUNE_EVERY_MS = 10 * 60_000;
+const KEEP_FINISHED_MS = 30 * 86400_000;
+
 export function externalIdOf(id: string): string {
   return `mana-auth:${id}`;
 }
@@ -89,8 +92,14 @@ export function createOutbox(options: {
     }
   }
 
+  let lastPrune = 0;
   async function pass(): Promise<void> {
     const t = now();
+    if (t - lastPrune > PRUNE_EVERY_MS) {
+      lastPrune = t;
+      // Finished rows are kept a while for inspection (their payload is already blanked), then dropped.
+      await store.run("DELETE FROM auth_outbox WHERE status <> 'pending' AND created_at < ?", [t - KEEP_FINISHED_MS]);
+    }
     const due = await store.all<{ id: string }>(
       "SELECT id FROM auth_outbox WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT 50",
       [t, t],

@@ -12,8 +12,9 @@ export type PageOptions = { auth: ManaAuth; limiter: RateLimiter; baseUrl: strin
 const SECURITY_HEADERS = (formTargets: string) => ({
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
-  // Tokens travel in the query string of these pages: never send them on as a Referer.
-  'referrer-policy': 'no-referrer',
+  // Tokens travel in the query string of these pages: no Referer to other sites. (Not no-referrer:
+  // with it browsers send `Origin: null` on our own form posts, which the CSRF check must refuse.)
+  'referrer-policy': 'same-origin',
   'x-content-type-options': 'nosniff',
   'content-security-policy': `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' ${formTargets}; frame-ancestors 'none'; base-uri 'none'`,
 });
@@ -70,6 +71,7 @@ export function pageRoutes(o: PageOptions): Hono {
     return q ? `${path}?${q}` : path;
   };
 
+  app.get('/favicon.ico', () => new Response(null, { status: 204, headers: { 'cache-control': 'public, max-age=86400' } }));
   app.get('/auth.css', () => new Response(CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' } }));
 
   // A form POST from another site is refused: every page POST either spends a token or uses the session cookie.

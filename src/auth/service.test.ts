@@ -69,4 +69,48 @@ describe('auth service', () => {
     });
     assert.equal(res.status, 403);
   });
+
+  it('concurrent sign-ups all succeed while the store writes to the same SQLite file (two connections, WAL)', async () => {
+    svc.runtime.limiter.reset();
+    let writing = true;
+    const writer = (async () => {
+      let i = 0;
+      while (writing) {
+        await t.ctx.store.tx(async (q) => {
+          await q.run('INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [`test.load.${i % 5}`, String(i), Date.now()]);
+        });
+        i++;
+        await new Promise((r) => setImmediate(r));
+      }
+      return i;
+    })();
+    const results = await Promise.all(
+      Array.from({ length: 15 }, (_, i) =>
+        fetch(`${base}/api/v1/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: `load-${i}@example.test`, password: 'correct horse battery' }) }).then((r) => r.status),
+      ),
+    );
+    writing = false;
+    assert.ok((await writer) > 0);
+    assert.deepEqual(results, Array(15).fill(200));
+    for (let i = 0; i < 15; i++) await notify.waitFor((e) => e.recipient === `load-${i}@example.test`);
+  });
+
+  it('the email is in the user\'s locale: the one given at sign-up, else the browser\'s Accept-Language', async () => {
+    svc.runtime.limiter.reset();
+    const post = (body: object, lang: string) =>
+      fetch(`${base}/api/auth/sign-up/email`, { method: 'POST', headers: { 'content-type': 'application/json', 'accept-language': lang, origin: base }, body: JSON.stringify({ password: 'correct horse battery', name: 'L', ...body }) });
+    const r1 = await post({ email: "lang-de@example.test" }, "de-CH,de;q=0.9");
+    assert.equal(r1.status, 200, await r1.clone().text());
+    assert.equal((await post({ email: 'lang-en@example.test', locale: 'en-GB' }, 'de-DE')).status, 200);
+    const de = await notify.waitFor((e) => e.recipient === 'lang-de@example.test');
+    const en = await notify.waitFor((e) => e.recipient === 'lang-en@example.test');
+    assert.equal(de.locale, 'de-DE');
+    assert.match(String(de.subject), /bestätigen/);
+    assert.equal(en.locale, 'en-US');
+    assert.match(String(en.subject), /Confirm/);
+    // Later emails follow the stored locale, not the browser of the moment.
+    await fetch(`${base}/api/v1/auth/forgot-password`, { method: 'POST', headers: { 'content-type': 'application/json', 'accept-language': 'en-US' }, body: JSON.stringify({ email: 'lang-de@example.test' }) });
+    const reset = await notify.waitFor((e) => e.recipient === 'lang-de@example.test' && e.template === 'auth-password-reset');
+    assert.equal(reset.locale, 'de-DE');
+  });
 });

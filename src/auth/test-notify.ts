@@ -23,7 +23,7 @@ export type NotifyRecorder = {
 /** The link in an email's data or body, e.g. linkOf(e) -> http://127.0.0.1:1234/verify?token=... */
 export function linkOf(e: NotifySendRequest): string {
   const d = (e.data ?? {}) as Record<string, string>;
-  const url = d.verificationUrl || d.resetUrl || d.inviteUrl || d.url;
+  const url = d.confirmUrl || d.verificationUrl || d.resetUrl || d.inviteUrl || d.url;
   if (!url) throw new Error(`no link in ${e.template} email`);
   return url;
 }

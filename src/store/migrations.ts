@@ -249,4 +249,8 @@ export const migrations: Migration[] = [
       );
       CREATE INDEX mail_bans_expiry ON mail_bans (expires_at);`,
   },
+  {
+    name: 'notify-004-claim-index',
+    sql: () => `CREATE INDEX notify_notifications_claim ON notify_notifications (status, channel, next_attempt_at);`,
+  },
 ];

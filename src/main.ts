@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`mana: unknown command "${cmd}"\n\n${USAGE}`);
     return 2;
   }
-  const config = cmd === 'config' ? loadConfig({ env: { ...process.env, MANA_CONFIG: undefined } }) : loadConfig();
+  const config = loadConfig({ skipFile: cmd === 'config' });
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
     await store.migrate(migrations);

@@ -1,6 +1,7 @@
 // Configuration loading: config.toml (the seed's Stalwart keys included) overlaid by the environment, validated once, frozen.
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { parse as parseToml } from 'smol-toml';
 import { configSchema, type Config } from './schema.ts';
 
@@ -37,6 +38,15 @@ function defaults(env: Env, root: boolean): Raw {
       mxPort: 25,
       allowedIp: [],
       scanBan: true,
+      security: {
+        banLoopback: false,
+        banDuration: 86400,
+        authFailures: { count: 10, window: 3600 },
+        relayAttempts: { count: 35, window: 86400 },
+        protocolErrors: { count: 30, window: 86400 },
+      },
+      publicIp: [],
+      mtaSts: { mode: 'testing', maxAge: 604800 },
       tls: {},
       listeners: {
         inbound: { host: bind, port: root ? 25 : UNPRIVILEGED_PORTS.inbound },
@@ -97,7 +107,24 @@ function fromStalwartKeys(toml: Raw): Raw {
   }
   const scanBan = toml.server?.security?.analysis?.['scan-ban'] ?? toml.server?.security?.['analysis.scan-ban'];
   if (typeof scanBan === 'boolean') out.mail.scanBan = scanBan;
+  // [server.auto-ban] auth.rate / abuse.rate / scan.rate = "count/period" (period like 30s, 10m, 1h, 1d)
+  const autoBan = toml.server?.['auto-ban'];
+  const rates: Array<[string, string]> = [['auth', 'authFailures'], ['abuse', 'relayAttempts'], ['scan', 'protocolErrors']];
+  for (const [stalwart, ours] of rates) {
+    const rate = autoBan?.[stalwart]?.rate ?? autoBan?.[`${stalwart}.rate`];
+    if (rate === undefined) continue;
+    out.mail.security ??= {};
+    out.mail.security[ours] = parseRate(rate);
+  }
   return out;
+}
+
+/** "10/1h" -> { count: 10, window: 3600 }; anything else is passed through for the schema to reject. */
+function parseRate(v: unknown): unknown {
+  const m = typeof v === 'string' ? /^\s*(\d+)\s*\/\s*(\d+)\s*([smhd]?)\s*$/.exec(v) : null;
+  if (!m) return v;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[3] as '' | 's' | 'm' | 'h' | 'd'];
+  return { count: Number(m[1]), window: Number(m[2]) * unit };
 }
 
 const list = (v: string | undefined) => v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -132,6 +159,7 @@ function fromEnv(env: Env, service: string | undefined): Raw {
       mxPort: num(env.MAIL_MX_PORT),
       dkimSealKey: env.MAIL_DKIM_SEAL_KEY,
       allowedIp: list(env.MAIL_ALLOWED_IP),
+      publicIp: list(env.MAIL_PUBLIC_IP),
       listeners: {
         inbound: { port: num(env.MAIL_SMTP_PORT) },
         submission: { port: num(env.MAIL_SUBMISSION_PORT) },
@@ -168,7 +196,7 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-export type LoadOptions = { env?: Env; file?: string; service?: string; overrides?: Raw };
+export type LoadOptions = { env?: Env; file?: string; service?: string; overrides?: Raw; /** Read no config.toml at all (mana config check reads its file itself). */ skipFile?: boolean };
 
 /** Reads config.toml (MANA_CONFIG, else <dataDir>/config.toml, else ./config.toml), applies the environment, validates. */
 export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
@@ -176,7 +204,7 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   const raw = defaults(env, isRoot());
   const envRaw = fromEnv(env, options.service);
   const dataDir = envRaw.dataDir ?? raw.dataDir;
-  const file = options.file ?? env.MANA_CONFIG ?? [join(dataDir, 'config.toml'), 'config.toml'].find((f) => existsSync(f));
+  const file = options.skipFile ? undefined : options.file ?? env.MANA_CONFIG ?? [join(dataDir, 'config.toml'), 'config.toml'].find((f) => existsSync(f));
   let source = 'defaults + environment';
   if (file) {
     const toml = parseConfigFile(file);
@@ -197,6 +225,16 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   return deepFreeze(config);
 }
 
+/**
+ * Stalwart's config parser takes networks as bare keys (`172.18.0.0/16 = true`, as the seed
+ * writes [server.allowed-ip]); TOML does not (`/` and `:` are not bare-key characters, and dots
+ * would make nested tables). Such keys are quoted before parsing; nothing else changes.
+ */
+export function quoteAddressKeys(text: string): string {
+  return text.replace(/^(\s*)([0-9A-Fa-f:.]+(?:\/\d{1,3})?)(\s*=)/gm, (whole, indent: string, key: string, eq: string) =>
+    isIP(key.split('/')[0]) ? `${indent}"${key}"${eq}` : whole);
+}
+
 /** Parses a TOML file, turning syntax errors into ConfigError with line and column. */
 export function parseConfigFile(file: string): Raw {
   let text: string;
@@ -206,7 +244,7 @@ export function parseConfigFile(file: string): Raw {
     throw new ConfigError([`cannot read ${file}: ${(err as Error).message}`], file);
   }
   try {
-    return parseToml(text) as Raw;
+    return parseToml(quoteAddressKeys(text)) as Raw;
   } catch (err) {
     const e = err as Error & { line?: number; column?: number };
     throw new ConfigError([`${file}${e.line ? `:${e.line}:${e.column}` : ''}: ${e.message.split('\n')[0]}`], file);

@@ -1,5 +1,6 @@
 // Configuration schema: one description of every setting of mail, notify and auth, for config.toml and the environment.
 import { z } from 'zod';
+import { isIP } from 'node:net';
 
 const port = z.number().int().min(0).max(65535);
 const hostPort = z.string().regex(/^[^\s:]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/, 'expected host or host:port');
@@ -27,6 +28,12 @@ export const relayRouteSchema = z.object({
   insecureTls: z.boolean().default(false).describe('Accept an unverified certificate'),
 });
 
+/** "count events in window seconds", e.g. 10 failed AUTHs in 3600 s. */
+export const banRateSchema = z.object({
+  count: z.number().int().positive().describe('Events from one address that trigger a ban'),
+  window: z.number().int().positive().describe('Within this many seconds'),
+});
+
 export const webhookSchema = z.object({
   url: z.string().url().describe('Where delivery events are POSTed'),
   secret: z.string().describe('HMAC-SHA256 key; the signature is sent in X-Mana-Signature'),
@@ -46,6 +53,18 @@ export const configSchema = z.object({
     mxPort: port.describe('Port used to reach MX hosts (MAIL_MX_PORT)'),
     allowedIp: z.array(z.string()).describe('Trusted networks (CIDR): may relay without AUTH and are never banned (server.allowed-ip)'),
     scanBan: z.boolean().describe('Ban addresses that scan or misbehave (server.security.analysis.scan-ban)'),
+    security: z.object({
+      banLoopback: z.boolean().describe('Loopback addresses (127.0.0.0/8, ::1) may be banned too; off by default, so local tools are never locked out'),
+      banDuration: z.number().int().min(0).describe('Seconds a ban lasts; 0 keeps it until an admin lifts it'),
+      authFailures: banRateSchema.describe('Failed AUTHs (SMTP and admin API) before a ban (server.auto-ban.auth.rate, e.g. "10/1h")'),
+      relayAttempts: banRateSchema.describe('Refused relay attempts before a ban (server.auto-ban.abuse.rate)'),
+      protocolErrors: banRateSchema.describe('Unknown commands and protocol errors before a ban, counted only when scanBan is on (server.auto-ban.scan.rate)'),
+    }).describe('Auto-ban of misbehaving addresses; server.allowed-ip networks are never banned'),
+    publicIp: z.array(z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address')).describe('Public addresses of the server, for the A and SPF records (MAIL_PUBLIC_IP, comma separated); looked up from the host name when empty'),
+    mtaSts: z.object({
+      mode: z.enum(['enforce', 'testing', 'none']).describe('Policy mode served at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.2)'),
+      maxAge: z.number().int().min(0).max(31_557_600).describe('Policy max_age in seconds'),
+    }),
     dkimSealKey: z.string().optional().describe('Key that encrypts DKIM private keys at rest (MAIL_DKIM_SEAL_KEY)'),
     tls: z.object({
       cert: z.string().optional().describe('PEM certificate file; a self-signed one is generated when unset'),

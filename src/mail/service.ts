@@ -20,12 +20,15 @@ import { createSmtpPool } from './deliver/smtp-pool.ts';
 import { createMtaSts, createMemoryMtaStsCache } from './route/mta-sts.ts';
 import { afterSettleDsn } from './dsn/send.ts';
 import { startAdminHttp } from './admin/http.ts';
+import { createAutoBan, watchProtocolErrors, type AutoBan } from './security/auto-ban.ts';
 
 export type MailOptions = {
   /** Extra webhook subscribers (the stack adds notify). */
   subscribers?: WebhookSubscriber[];
   /** Test hooks: CA certificates trusted for MTA-STS fetches and verified TLS to MX hosts. */
   extraCa?: string[];
+  /** Test hook: the port MTA-STS policy hosts are fetched from (443). */
+  mtaStsPort?: number;
   security?: SmtpSecurity;
 };
 
@@ -35,6 +38,8 @@ export type RunningMail = RunningService & {
   /** Subscribes to delivery events from now on. */
   addSubscriber(s: WebhookSubscriber): void;
   signingKeys: ReturnType<typeof createSigningKeyCache>;
+  /** Auto-ban: counters, bans in the store. */
+  autoBan: AutoBan;
 };
 
 export async function startMail(ctx: ServiceContext, options: MailOptions = {}): Promise<RunningMail> {
@@ -63,7 +68,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
   const signingKeys = createSigningKeyCache({ store, sealKey: mc.dkimSealKey });
   const resolver = createResolver({ servers: mc.dnsServers, timeoutMs: mc.dnsTimeoutMs });
   const pool = createSmtpPool({ maxPerHost: mc.queue.perDomainConcurrency, idleMs: 5_000 });
-  const mtaSts = createMtaSts({ resolver, cache: createMemoryMtaStsCache(), now: Date.now, https: options.extraCa ? { ca: options.extraCa } : undefined });
+  const mtaSts = createMtaSts({ resolver, cache: createMemoryMtaStsCache(), now: Date.now, https: options.extraCa || options.mtaStsPort ? { ca: options.extraCa, port: options.mtaStsPort } : undefined });
   const transport = createTransport({
     ca: options.extraCa, store, log, mode: mc.delivery, hostname: mc.hostname, resolver, mxPort: mc.mxPort, pool, mtaSts,
     relay: mc.relay, relayRoutes: mc.relayRoutes,
@@ -77,9 +82,11 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     submission: ['smtp-submission', 'smtp'],
     submissions: ['smtps-submission', 'smtps'],
   };
+  const autoBan = createAutoBan({ store, log, allowedIp: mc.allowedIp, scanBan: mc.scanBan, limits: mc.security });
+  const security = options.security ?? autoBan;
   const smtpOptions = {
     store, queue, log, tls, hostname: mc.hostname, allowedIp: mc.allowedIp, maxMessageSize: mc.maxMessageSize,
-    maxRecipients: mc.maxRecipients, signer, signingKeys, security: options.security,
+    maxRecipients: mc.maxRecipients, signer, signingKeys, security,
   };
   try {
     for (const kind of ['inbound', 'submission', 'submissions'] as const) {
@@ -87,6 +94,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
       const l = mc.listeners[kind];
       ports[kind] = await listen(server, l.host, l.port);
       servers.push({ kind, server });
+      watchProtocolErrors(server, security);
       const [name, scheme] = names[kind];
       urls[name] = listenerUrl(scheme, l.host, ports[kind]);
       ctx.announce(name, urls[name]);
@@ -96,7 +104,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     throw err;
   }
 
-  const admin = await startAdminHttp({ ctx, queue, signingKeys, tls, security: options.security });
+  const admin = await startAdminHttp({ ctx, queue, signingKeys, tls, security: autoBan });
   ports.admin = admin.port;
   urls['admin-http'] = admin.url;
   ctx.announce('admin-http', admin.url);
@@ -106,7 +114,10 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     concurrency: mc.queue.concurrency,
     perDomainConcurrency: mc.queue.perDomainConcurrency,
     deliver: transport,
-    afterSettle: afterSettleDsn({ queue, store, log, hostname: mc.hostname, signer, signingKeys, domain: mc.domain }),
+    settleHook: afterSettleDsn({
+      queue, store, log, hostname: mc.hostname, signer, signingKeys, domain: mc.domain, events,
+      sealKey: mc.dkimSealKey, expireAfterMs: mc.queue.expireAfter * 1000,
+    }),
   });
   webhookSender = startWebhookSender({ store, log, subscribers });
   log.info({ mode: mc.delivery, store: store.description }, 'mail.started');
@@ -117,6 +128,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     ports,
     queue,
     signingKeys,
+    autoBan,
     addSubscriber(s) { subscribers.push(s); },
     async close() {
       await Promise.all(servers.map((s) => new Promise((r) => s.server.close(() => r(undefined)))));
@@ -125,6 +137,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
       await batcher.idle();
       await webhookSender?.stop();
       await pool.close();
+      await autoBan.idle();
     },
   };
 }

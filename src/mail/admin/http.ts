@@ -1,33 +1,115 @@
-// Admin HTTP API of the mail server (Stalwart v0.15 REST shapes). Minimal: health and the captured mailbox; the full API lands with the admin issue.
-import { Hono } from 'hono';
+// Admin HTTP API of the mail server (Stalwart v0.15 REST shapes, HTTP Basic RFC 7617 / Bearer RFC 6750), and the MTA-STS policy host (RFC 8461 §3.3).
+import { Hono, type Context } from 'hono';
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { AddressInfo } from 'node:net';
 import type { ServiceContext } from '../../stack/context.ts';
 import { listenerUrl } from '../../stack/context.ts';
 import type { MailQueue } from '../queue/queue.ts';
 import type { SigningKeyCache } from '../dkim/key-store.ts';
 import type { TlsMaterial } from '../../lib/tls.ts';
-import type { SmtpSecurity } from '../smtp/listeners.ts';
-import { CAPTURE_MAILBOX, listMailbox, readMailboxMessage } from '../mailbox.ts';
-import { timeline } from '../events.ts';
+import type { AutoBan } from '../security/auto-ban.ts';
+import { createResolver } from '../route/resolver.ts';
+import { isLocalDomain } from '../accounts.ts';
+import { createAdminAuth, WWW_AUTHENTICATE, type AdminAuth, type AdminIdentity } from './auth.ts';
+import { asManagementError, BadRequestError, problem } from './errors.ts';
+import { createAddressFinder, mtaStsPolicy, type ServerAddresses } from './dns.ts';
+import { syncDomainPrincipals } from './principals.ts';
+import { principalRoutes } from './routes-principal.ts';
+import { dkimRoutes } from './routes-dkim.ts';
+import { capturedRoutes, dnsRoutes, logRoutes, queueRoutes, reloadRoutes, securityRoutes } from './routes-ops.ts';
 
-export type AdminOptions = { ctx: ServiceContext; queue: MailQueue; signingKeys: SigningKeyCache; tls: TlsMaterial; security?: SmtpSecurity };
+export type AdminOptions = {
+  ctx: ServiceContext;
+  queue: MailQueue;
+  signingKeys: SigningKeyCache;
+  tls: TlsMaterial;
+  /** Auto-ban: failed admin logins count as failed AUTHs, banned addresses are refused, bans are listed and lifted. */
+  security?: AutoBan;
+  /** The server's public addresses for DNS records; looked up (config, DNS, interfaces) when not given. */
+  addresses?: () => Promise<ServerAddresses>;
+};
 
-export function createAdminApp(options: AdminOptions): Hono {
-  const { store } = options.ctx;
-  const app = new Hono();
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/api/captured', async (c) => c.json({ data: { items: await listMailbox(store, { mailbox: CAPTURE_MAILBOX, rcpt: c.req.query('rcpt') ?? undefined, limit: Number(c.req.query('limit') ?? 50) }) } }));
-  app.get('/api/captured/:id', async (c) => {
-    const m = await readMailboxMessage(store, Number(c.req.param('id')));
-    if (!m) return c.json({ error: 'notFound', item: c.req.param('id') }, 404);
-    return c.body(new Uint8Array(m.raw), 200, { 'content-type': 'message/rfc822' });
+/** What the route modules receive. */
+export type AdminDeps = AdminOptions & { auth: AdminAuth; addresses: () => Promise<ServerAddresses> };
+
+type Env = { Variables: { admin: AdminIdentity } };
+
+function clientIp(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined; // app.request() in tests has no socket
+  }
+}
+
+/** The host a request is for, without port, lowercase. */
+function requestHost(c: Context): string {
+  const host = (c.req.header('host') ?? new URL(c.req.url).host).toLowerCase();
+  return host.startsWith('[') ? host : host.replace(/:\d+$/, '').replace(/\.$/, '');
+}
+
+export function createAdminApp(options: AdminOptions): Hono<Env> {
+  const { ctx } = options;
+  const { store, log, config } = ctx;
+  const auth = createAdminAuth({ store, adminPassword: ctx.secrets.adminPassword });
+  const addresses = options.addresses ?? createAddressFinder({ config, resolver: createResolver({ servers: config.mail.dnsServers, timeoutMs: config.mail.dnsTimeoutMs, tries: 1 }) });
+  const deps: AdminDeps = { ...options, auth, addresses };
+  const app = new Hono<Env>();
+
+  app.onError((err, c) => {
+    const m = asManagementError(err);
+    if (m) return c.json(m.body, m.status);
+    if (err instanceof BadRequestError) return problem(c, 400, err.title, err.message);
+    log.error({ err, path: c.req.path, method: c.req.method }, 'admin.error');
+    return problem(c, 500, 'Internal Server Error', 'The request failed on the server; see the mail log');
   });
-  app.get('/api/queue/messages/:id/timeline', async (c) => c.json({ data: await timeline(store, c.req.param('id')) }));
+  app.notFound((c) => problem(c, 404, 'Not Found', `No route ${c.req.method} ${c.req.path}`));
+
+  // RFC 8461 §3.3: the policy is served at https://mta-sts.<domain>/.well-known/mta-sts.txt (TLS by a proxy in front).
+  app.use('*', async (c, next) => {
+    const host = requestHost(c);
+    if (!host.startsWith('mta-sts.') || !(await isLocalDomain(store, host.slice('mta-sts.'.length)))) return next();
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') return problem(c, 405, 'Method Not Allowed');
+    if (c.req.path !== '/.well-known/mta-sts.txt') return problem(c, 404, 'Not Found', 'This host serves only /.well-known/mta-sts.txt');
+    return c.body(mtaStsPolicy(config), 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'max-age=3600' });
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.use('/api/*', async (c, next) => {
+    const ip = clientIp(c);
+    const security = options.security;
+    if (ip && security && !security.isExempt(ip) && (await security.banOf(ip))) {
+      log.warn({ ip, listener: 'admin' }, 'security.ip-blocked');
+      return problem(c, 403, 'Forbidden', 'Too many errors from your address; try again later');
+    }
+    const header = c.req.header('authorization');
+    const identity = await auth.authenticate(header);
+    if (!identity) {
+      if (header) {
+        log.info({ ip, path: c.req.path }, 'admin.auth_failed');
+        if (ip) security?.onAuthFailure(ip);
+      }
+      return problem(c, 401, 'Unauthorized', header ? 'Wrong credentials' : 'Authenticate with HTTP Basic (admin and MAIL_ADMIN_PASSWORD) or a Bearer API key', { 'www-authenticate': WWW_AUTHENTICATE });
+    }
+    c.set('admin', identity);
+    await next();
+  });
+
+  app.route('/api/principal', principalRoutes(deps));
+  app.route('/api/dkim', dkimRoutes(deps));
+  app.route('/api/dns', dnsRoutes(deps));
+  app.route('/api/queue', queueRoutes(deps));
+  app.route('/api/logs', logRoutes(deps));
+  app.route('/api/security', securityRoutes(deps));
+  app.route('/api/reload', reloadRoutes(deps));
+  app.route('/api/captured', capturedRoutes(deps));
   return app;
 }
 
 export async function startAdminHttp(options: AdminOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  await options.ctx.store.tx((q) => syncDomainPrincipals(q));
   const app = createAdminApp(options);
   const l = options.ctx.config.mail.listeners.admin;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -35,5 +117,12 @@ export async function startAdminHttp(options: AdminOptions): Promise<{ port: num
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  return { port, url: listenerUrl('http', l.host, port), close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    port,
+    url: listenerUrl('http', l.host, port),
+    close: () => new Promise((r) => {
+      server.close(() => r());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }),
+  };
 }

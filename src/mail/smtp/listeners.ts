@@ -72,6 +72,9 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
     disabledCommands: submission ? [] : ['AUTH'],
     disableReverseLookup: true,
     hideREQUIRETLS: true,
+    // smtp-server hides both by default; RFC 3461 DSN parameters and RFC 2034 enhanced codes are part of our contract.
+    hideDSN: false,
+    hideENHANCEDSTATUSCODES: false,
     logger: false,
     socketTimeout: 120_000,
     closeTimeout: 5_000,

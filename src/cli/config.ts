@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { EXIT, parse, runCommand, UsageError, type CliIo } from './args.ts';
 import { ConfigError, loadConfig, parseConfigFile, quoteAddressKeys } from '../config/load.ts';
 import { configSchema } from '../config/schema.ts';
+import { configReference } from '../config/reference.ts';
 import { invalidNetworks } from '../mail/smtp/networks.ts';
 
 export const USAGE = `Usage:
+  mana config reference
+      Prints every configuration key with its type, default and meaning (Markdown).
   mana config check [FILE]
       Checks FILE (default: MANA_CONFIG, <dataDir>/config.toml, ./config.toml): TOML syntax, unknown
       keys, values of the wrong type or range, invalid networks in [server.allowed-ip]. The
@@ -205,6 +208,10 @@ export function checkConfigFile(file: string): Problem[] {
 export async function run(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   return runCommand(io, 'config', USAGE, async () => {
+    if (sub === 'reference') {
+      io.out(configReference());
+      return EXIT.ok;
+    }
     if (sub !== 'check') throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'expected a subcommand');
     const { positionals } = parse(rest);
     if (positionals.length > 1) throw new UsageError('expected at most one FILE');

@@ -196,12 +196,12 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-export type LoadOptions = { env?: Env; file?: string; service?: string; overrides?: Raw; /** Read no config.toml at all (mana config check reads its file itself). */ skipFile?: boolean };
+export type LoadOptions = { env?: Env; file?: string; service?: string; overrides?: Raw; /** Read no config.toml at all (mana config check reads its file itself). */ skipFile?: boolean; /** Defaults as for root (privileged ports) or not; the real user id when unset. */ root?: boolean };
 
 /** Reads config.toml (MANA_CONFIG, else <dataDir>/config.toml, else ./config.toml), applies the environment, validates. */
 export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   const env = options.env ?? process.env;
-  const raw = defaults(env, isRoot());
+  const raw = defaults(env, options.root ?? isRoot());
   const envRaw = fromEnv(env, options.service);
   const dataDir = envRaw.dataDir ?? raw.dataDir;
   const file = options.skipFile ? undefined : options.file ?? env.MANA_CONFIG ?? [join(dataDir, 'config.toml'), 'config.toml'].find((f) => existsSync(f));

@@ -1,10 +1,11 @@
 // The delivery channels of notify: email (RFC 5322 message via the SMTP provider switch), webhook (HTTP POST/PUT with an HMAC-SHA256 signature, RFC 2104), push (Expo, not configured).
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import type { Logger } from '../lib/log.ts';
-import { composeEmail } from './compose.ts';
+import { composeEmail, tryParseAddress } from './compose.ts';
 import type { ProviderSwitch } from './failover.ts';
 import type { NotifyMetrics } from './metrics.ts';
-import type { ChannelOptions, ClaimedNotification } from './queue.ts';
+import type { ChannelOptions, ClaimedNotification, NotificationRow } from './queue.ts';
 import { SmtpSendError, type OutgoingMessage, type SmtpSender } from './smtp-provider.ts';
 import type { ChannelHandler, Delivery } from './worker.ts';
 
@@ -40,6 +41,26 @@ export function withMessageId(raw: Buffer, messageId: string): Buffer {
   const head = raw.subarray(0, end === -1 ? raw.length : end).toString('latin1');
   const replaced = head.replace(/^Message-ID:[ \t]*<[^>\r\n]*>/im, `Message-ID: ${messageId}`);
   return Buffer.concat([Buffer.from(replaced, 'latin1'), raw.subarray(end === -1 ? raw.length : end)]);
+}
+
+/**
+ * The Message-ID an email notification will carry, `<random@from-domain>` (RFC 5322 §3.6.4),
+ * chosen when it is first claimed so it is stored before the message leaves.
+ */
+export function emailMessageIdFor(defaultFrom: string): (row: NotificationRow) => string | undefined {
+  return (row) => {
+    if (row.channel !== 'email') return undefined;
+    let from = defaultFrom;
+    try {
+      from = (JSON.parse(row.options) as ChannelOptions).email?.from ?? defaultFrom;
+    } catch {
+      // stored by us
+    }
+    const address = tryParseAddress(from)?.address;
+    const domain = address ? domainToASCII(address.slice(address.lastIndexOf('@') + 1)) : '';
+    if (!/^[a-z0-9.-]+$/.test(domain)) return undefined;
+    return `<${randomBytes(16).toString('hex')}@${domain}>`;
+  };
 }
 
 export function createEmailChannel(options: { providers: ProviderSwitch; defaultFrom: string; log: Logger; metrics?: NotifyMetrics }): ChannelHandler {

@@ -13,8 +13,8 @@ export function rfc3339(ms: number | Date = Date.now()): string {
 }
 
 /** JSON as Go's json.Encoder writes it: one value, then a newline. */
-export function sendJson(c: Context, status: number, value: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(`${JSON.stringify(value)}\n`, { status, headers: { 'Content-Type': 'application/json', ...headers } });
+export function sendJson(_c: Context, status: number, value: unknown): Response {
+  return new Response(`${JSON.stringify(value)}\n`, { status, headers: { 'Content-Type': 'application/json' } });
 }
 
 /** The original's handler error: `{"success":false,"error":{"statusCode","message","timestamp"}}`. */

@@ -77,7 +77,7 @@ export async function applyMailEvent(options: { store: Store; event: MailEvent; 
     if (!n) return { matched: false, duplicate: false };
     const detail = reply(event.data);
     const success = !BOUNCED.has(event.type) && event.type !== 'deferred';
-    await insertLog(q, n.id, {
+    await insertLog(q, { notificationId: n.id, at: now, log: {
       attempt: n.attempts,
       channel: n.channel,
       success,
@@ -86,7 +86,7 @@ export async function applyMailEvent(options: { store: Store; event: MailEvent; 
       ...(event.queueId ? { providerId: event.queueId } : {}),
       ...(typeof event.data['code'] === 'number' ? { statusCode: event.data['code'] as number } : {}),
       ...(detail !== undefined || event.recipient ? { errorMessage: [event.recipient, detail].filter(Boolean).join(': ') } : {}),
-    }, now);
+    } });
     let status = n.status;
     if (DELIVERED.has(event.type)) {
       const marks = FROM_FOR_DELIVERED.map(() => '?').join(', ');

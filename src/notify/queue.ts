@@ -1,6 +1,7 @@
 // Durable notification queue in the store: accept (idempotent insert), leased claims (FOR UPDATE SKIP LOCKED on PostgreSQL), outcomes, cancel, per-attempt delivery log.
 import { randomUUID } from 'node:crypto';
-import { isUniqueViolation, skipLocked, type Param, type Queryable, type Store } from '../store/store.ts';
+import { skipLocked, type Param, type Queryable, type Store } from '../store/store.ts';
+import { createGroupCommit } from './group-commit.ts';
 
 export type Channel = 'email' | 'webhook' | 'push';
 export type Priority = 'low' | 'normal' | 'high' | 'critical';
@@ -114,6 +115,7 @@ export type NotifyQueue = ReturnType<typeof createQueue>;
 export function createQueue(options: QueueOptions) {
   const { store } = options;
   const now = options.now ?? Date.now;
+  const commit = createGroupCommit({ store });
 
   async function findDuplicate(q: Queryable, n: Pick<NewNotification, 'externalId' | 'idempotencyKey'>): Promise<string | undefined> {
     if (n.externalId !== undefined) {
@@ -140,7 +142,8 @@ export function createQueue(options: QueueOptions) {
   const INSERT = `INSERT INTO notify_notifications
     (id, user_id, app_id, channel, template_id, subject, body, text_body, data, status, priority, scheduled_for,
      recipient, recipients, external_id, idempotency_key, options, attempts, next_attempt_at, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`;
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+    ON CONFLICT DO NOTHING`;
 
   return {
     /** The id of an existing notification with the same externalId or idempotency key, if any. */
@@ -154,22 +157,14 @@ export function createQueue(options: QueueOptions) {
      */
     async insert(n: NewNotification): Promise<InsertResult> {
       const id = randomUUID();
-      try {
-        await store.run(INSERT, insertParams(n, id, now()));
-        return { id, created: true };
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err;
-        const existing = await findDuplicate(store, n);
-        if (existing === undefined) throw err;
+      const params = insertParams(n, id, now());
+      return commit.run(async (q) => {
+        const r = await q.run(INSERT, params);
+        if (r.changes === 1) return { id, created: true };
+        const existing = await findDuplicate(q, n);
+        if (existing === undefined) throw Object.assign(new Error('notification insert conflicted with no visible row'), { code: 'queue.insert_conflict' });
         return { id: existing, created: false };
-      }
-    },
-
-    /** Inserts several in one transaction (batch); items whose key is taken come back with created=false. */
-    async insertMany(items: NewNotification[]): Promise<InsertResult[]> {
-      const results: InsertResult[] = [];
-      for (const n of items) results.push(await this.insert(n));
-      return results;
+      });
     },
 
     async get(id: string): Promise<NotificationRow | undefined> {
@@ -192,36 +187,52 @@ export function createQueue(options: QueueOptions) {
     },
 
     /**
-     * Leases up to `limit` due notifications to `owner`: pending ones whose time has come, and
-     * processing ones whose lease ran out (their holder died). Status becomes processing in the
-     * same transaction, so a notification cancelled before this point is never handed out.
+     * Leases due notifications to `owner`, up to `slots[channel]` per channel: pending ones whose
+     * time has come (oldest first), and processing ones whose lease ran out (their holder died).
+     * Status becomes processing in the same transaction, so a notification cancelled before this
+     * point is never handed out. `messageIdFor` names a row's message before it is handed out
+     * (first attempt), so events about it can be matched even before the send returns.
      */
-    async claim(o: { owner: string; limit: number; leaseMs: number; channels: readonly Channel[] }): Promise<ClaimedNotification[]> {
-      if (o.limit <= 0 || o.channels.length === 0) return [];
+    async claim(o: { owner: string; leaseMs: number; slots: Partial<Record<Channel, number>>; messageIdFor?: (row: NotificationRow) => string | undefined }): Promise<ClaimedNotification[]> {
+      const wanted = (Object.entries(o.slots) as Array<[Channel, number]>).filter(([, n]) => n > 0);
+      if (wanted.length === 0) return [];
       const at = now();
-      const marks = o.channels.map(() => '?').join(', ');
       return store.tx(async (q) => {
-        const due = await q.all<{ id: string; status: NotificationStatus }>(
-          `SELECT id, status FROM notify_notifications
-            WHERE ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'processing' AND lease_until < ?))
-              AND channel IN (${marks})
-            ORDER BY next_attempt_at LIMIT ? ${skipLocked(q.dialect)}`,
-          [at, at, ...o.channels, o.limit],
-        );
-        if (due.length === 0) return [];
-        const ids = due.map((r) => r.id);
-        const idMarks = ids.map(() => '?').join(', ');
+        const lock = skipLocked(q.dialect);
+        const picked: Array<{ id: string; interrupted: boolean }> = [];
+        for (const [channel, limit] of wanted) {
+          // Two index range scans (status, channel, time): no sort over the whole backlog.
+          const expired = await q.all<{ id: string }>(
+            `SELECT id FROM notify_notifications WHERE status = 'processing' AND channel = ? AND lease_until < ? ORDER BY lease_until LIMIT ? ${lock}`,
+            [channel, at, limit],
+          );
+          const due = expired.length >= limit ? [] : await q.all<{ id: string }>(
+            `SELECT id FROM notify_notifications WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? ${lock}`,
+            [channel, at, limit - expired.length],
+          );
+          picked.push(...expired.map((r) => ({ id: r.id, interrupted: true })), ...due.map((r) => ({ id: r.id, interrupted: false })));
+        }
+        if (picked.length === 0) return [];
+        const ids = picked.map((r) => r.id);
         const rows = await q.all<NotificationRow>(
           `UPDATE notify_notifications
               SET status = 'processing', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
-            WHERE id IN (${idMarks}) AND (status = 'pending' OR (status = 'processing' AND lease_until < ?))
+            WHERE id IN (${ids.map(() => '?').join(', ')}) AND (status = 'pending' OR (status = 'processing' AND lease_until < ?))
             RETURNING *`,
           [o.owner, at + o.leaseMs, at, ...ids, at],
         );
-        const interrupted = new Set(due.filter((r) => r.status === 'processing').map((r) => r.id));
+        const interrupted = new Set(picked.filter((r) => r.interrupted).map((r) => r.id));
         for (const row of rows) {
-          if (!interrupted.has(row.id)) continue;
-          await insertLog(q, row.id, { attempt: row.attempts - 1, channel: row.channel, success: false, errorMessage: 'attempt interrupted: the worker holding it stopped' }, at);
+          if (interrupted.has(row.id)) {
+            await insertLog(q, { notificationId: row.id, at, log: { attempt: row.attempts - 1, channel: row.channel, success: false, errorMessage: 'attempt interrupted: the worker holding it stopped' } });
+          }
+          if (row.smtp_message_id === null && o.messageIdFor) {
+            const messageId = o.messageIdFor(row);
+            if (messageId !== undefined) {
+              await q.run('UPDATE notify_notifications SET smtp_message_id = ? WHERE id = ?', [messageId, row.id]);
+              row.smtp_message_id = messageId;
+            }
+          }
         }
         rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at);
         return rows.map((row) => ({ ...row, interrupted: interrupted.has(row.id) }));
@@ -244,7 +255,7 @@ export function createQueue(options: QueueOptions) {
             "UPDATE notify_notifications SET status = 'pending', lease_owner = NULL, lease_until = NULL, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'",
             [at, at, row.id],
           );
-          await insertLog(q, row.id, { attempt: row.attempts, channel: row.channel, success: false, errorMessage: 'attempt interrupted: the worker restarted' }, at);
+          await insertLog(q, { notificationId: row.id, at, log: { attempt: row.attempts, channel: row.channel, success: false, errorMessage: 'attempt interrupted: the worker restarted' } });
         }
         return rows.length;
       });
@@ -276,10 +287,10 @@ export function createQueue(options: QueueOptions) {
     async finish(o: { id: string; owner: string; outcome: AttemptOutcome }): Promise<boolean> {
       const at = now();
       const { outcome } = o;
-      return store.tx(async (q) => {
+      return commit.run(async (q) => {
         const row = await q.get<{ channel: Channel }>('SELECT channel FROM notify_notifications WHERE id = ?', [o.id]);
         if (row === undefined) return false;
-        await insertLog(q, o.id, outcome.log, at);
+        await insertLog(q, { notificationId: o.id, at, log: outcome.log });
         const own = "WHERE id = ? AND lease_owner = ? AND status = 'processing'";
         let r: { changes: number };
         if (outcome.kind === 'sent') {
@@ -326,7 +337,9 @@ export function createQueue(options: QueueOptions) {
   };
 }
 
-export async function insertLog(q: Queryable, notificationId: string, log: AttemptLog, at: number): Promise<void> {
+/** Appends one row to a notification's delivery log (an attempt, or an event from the mail server). */
+export async function insertLog(q: Queryable, entry: { notificationId: string; at: number; log: AttemptLog }): Promise<void> {
+  const { notificationId, at, log } = entry;
   await q.run(
     `INSERT INTO notify_delivery_logs (notification_id, attempt_number, channel, success, status_code, error_message, provider_id, provider, event, duration_ms, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

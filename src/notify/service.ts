@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import { listenerUrl, type RunningService, type ServiceContext } from '../stack/context.ts';
 import { createNotifyApp } from './app.ts';
-import { createEmailChannel, createPushChannel, createWebhookChannel } from './channels.ts';
+import { createEmailChannel, createPushChannel, createWebhookChannel, emailMessageIdFor } from './channels.ts';
 import { createProviderSwitch } from './failover.ts';
 import { createNotifyMetrics, type NotifyMetrics } from './metrics.ts';
 import { createQueue, type Channel, type NotifyQueue } from './queue.ts';
@@ -97,6 +97,7 @@ export async function startNotify(ctx: ServiceContext, options: StartNotifyOptio
       webhook: createWebhookChannel({ secret: ctx.secrets.webhookSecret, log, metrics }),
       push: createPushChannel({ metrics }),
     },
+    messageIdFor: emailMessageIdFor(defaultFrom),
     ...(tuning.leaseMs !== undefined ? { leaseMs: tuning.leaseMs } : {}),
     ...(tuning.pollMs !== undefined ? { pollMs: tuning.pollMs } : {}),
     ...(tuning.retry ? { retry: tuning.retry } : {}),

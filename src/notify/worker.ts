@@ -1,6 +1,6 @@
 // The notify queue worker: claims due notifications under a lease, runs their channel with per-channel concurrency, and records each attempt (exponential backoff with jitter between attempts).
 import type { Logger } from '../lib/log.ts';
-import type { Channel, ClaimedNotification, NotifyQueue } from './queue.ts';
+import type { Channel, ClaimedNotification, NotificationRow, NotifyQueue } from './queue.ts';
 import type { NotifyMetrics } from './metrics.ts';
 
 export type DeliveryContext = {
@@ -24,7 +24,7 @@ export const DEFAULT_RETRY: Record<Channel, RetryPolicy> = {
   webhook: { maxAttempts: 5, baseMs: 3_000, maxMs: 600_000 },
 };
 
-export const DEFAULT_CONCURRENCY: Record<Channel, number> = { email: 5, push: 10, webhook: 10 };
+export const DEFAULT_CONCURRENCY: Record<Channel, number> = { email: 20, push: 10, webhook: 10 };
 
 export type WorkerOptions = {
   queue: NotifyQueue;
@@ -37,6 +37,8 @@ export type WorkerOptions = {
   concurrency?: Partial<Record<Channel, number>>;
   retry?: Partial<Record<Channel, Partial<RetryPolicy>>>;
   random?: () => number;
+  /** Names a notification's message at claim time (email: its Message-ID). */
+  messageIdFor?: (row: NotificationRow) => string | undefined;
 };
 
 /** Delay before attempt n+1 after attempt n failed: base·2^(n-1), capped, times a jitter factor in [0.5, 1.5). */
@@ -86,6 +88,11 @@ export function createWorker(options: WorkerOptions) {
 
   async function attempt(n: ClaimedNotification): Promise<void> {
     const started = performance.now();
+    // Keep the lease while the attempt runs (a slow server can take longer than one lease).
+    const heartbeat = setInterval(() => {
+      queue.renew({ id: n.id, owner, leaseMs }).catch((err) => log.warn({ notificationId: n.id, err }, 'notify lease renewal failed'));
+    }, Math.max(1_000, Math.floor(leaseMs / 3)));
+    heartbeat.unref();
     let result: Delivery;
     try {
       result = await handlers[n.channel](n, {
@@ -95,6 +102,8 @@ export function createWorker(options: WorkerOptions) {
     } catch (err) {
       log.error({ notificationId: n.id, err }, 'notify attempt crashed');
       result = { ok: false, permanent: false, error: `internal error: ${(err as Error).message}` };
+    } finally {
+      clearInterval(heartbeat);
     }
     const durationMs = performance.now() - started;
     const logEntry = {
@@ -141,20 +150,25 @@ export function createWorker(options: WorkerOptions) {
 
   async function loop(): Promise<void> {
     while (!stopped) {
+      // Let waiting I/O (requests being accepted) run before the next claim.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       let claimed = 0;
       let full = false;
       try {
-        let limit = 0;
-        for (const c of channels) {
-          const slots = concurrency[c] - running[c];
-          if (slots <= 0 || stopped) continue;
-          limit += slots;
-          const rows = await queue.claim({ owner, limit: slots, leaseMs, channels: [c] });
-          for (const row of rows) start(row);
-          claimed += rows.length;
-          if (rows.length >= slots) full = true;
+        const slots: Partial<Record<Channel, number>> = {};
+        // Claim in batches: a channel is topped up once a quarter of its slots are free.
+        for (const c of channels) if (concurrency[c] - running[c] >= Math.ceil(concurrency[c] / 4)) slots[c] = concurrency[c] - running[c];
+        if (Object.keys(slots).length === 0) {
+          // Enough attempts are running: one finishing wakes the loop.
+          await sleep(pollMs);
+          continue;
         }
-        if (limit === 0) full = false;
+        if (!stopped) {
+          const rows = await queue.claim({ owner, leaseMs, slots, ...(options.messageIdFor ? { messageIdFor: options.messageIdFor } : {}) });
+          for (const row of rows) start(row);
+          claimed = rows.length;
+          full = channels.some((c) => slots[c] !== undefined && rows.filter((r) => r.channel === c).length >= slots[c]!);
+        }
       } catch (err) {
         if (stopped) break;
         log.error({ err }, 'notify queue claim failed');

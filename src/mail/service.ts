@@ -12,7 +12,7 @@ import { createQueue } from './queue/queue.ts';
 import { startDeliveryWorker } from './queue/worker.ts';
 import { createTransport } from './queue/transport.ts';
 import { createSmtpListener, listen, type ListenerKind, type SmtpSecurity } from './smtp/listeners.ts';
-import { createDkimSigner } from './dkim/sign.ts';
+import { createDkimSignerPool } from './dkim/sign-pool.ts';
 import { createSigningKeyCache } from './dkim/key-store.ts';
 import { bootstrapMail } from './bootstrap.ts';
 import { createResolver } from './route/resolver.ts';
@@ -64,7 +64,8 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     leaseMs: mc.queue.leaseSeconds * 1000,
     onEnqueue: () => { worker?.wake(); webhookSender?.poke(); },
   });
-  const signer = createDkimSigner();
+  // RSA signing is the largest CPU cost per message: it runs on worker threads, off the SMTP event loop.
+  const signer = createDkimSignerPool();
   const signingKeys = createSigningKeyCache({ store, sealKey: mc.dkimSealKey });
   const resolver = createResolver({ servers: mc.dnsServers, timeoutMs: mc.dnsTimeoutMs });
   const pool = createSmtpPool({ maxPerHost: mc.queue.perDomainConcurrency, idleMs: 5_000 });
@@ -137,6 +138,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
       await batcher.idle();
       await webhookSender?.stop();
       await pool.close();
+      await signer.close();
       await autoBan.idle();
     },
   };

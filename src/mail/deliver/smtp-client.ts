@@ -84,6 +84,8 @@ export type DeliveryResult = {
   tlsFallback: boolean;
   /** The connection had carried an earlier message (pool). */
   reused: boolean;
+  /** The server offered DSN (RFC 3461), so NOTIFY/RET/ENVID went on with the message and it reports from here on. */
+  dsn?: boolean;
 };
 
 /** Turns a nodemailer error from connecting (before any MAIL FROM) into a failure. */
@@ -324,7 +326,8 @@ function wrapSession(conn: SMTPConnection, options: SessionOptions, tlsFallback:
       if (err !== null && !cleanRefusal(err)) conn.close();
       const result = outcome({ where: `${remote.host}[${remote.address}]:${remote.port}`, to: sendable, err, info: value, tracked: trackedEnvelope(conn)?.rejectedErrors ?? [] });
       const byRcpt = new Map(result.recipients.map((r) => [r.rcpt, r]));
-      return { tls, remote, tlsFallback, reused, failure: result.failure, recipients: to.map((rcpt) => byRcpt.get(rcpt) ?? refusedHere(rcpt)) };
+      const dsn = ((conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('DSN');
+      return { tls, remote, tlsFallback, reused, dsn, failure: result.failure, recipients: to.map((rcpt) => byRcpt.get(rcpt) ?? refusedHere(rcpt)) };
     },
     async reset() {
       if (ended || conn.destroyed) return false;

@@ -58,6 +58,12 @@ export type AttemptOutcome = {
 /** Recipients whose fate a DSN must tell (RFC 3464). */
 export type Settled = { rcpt: string; state: 'delivered' | 'failed' | 'expired' | 'deferred'; delayNotice: boolean; outcome: AttemptOutcome; claimed: ClaimedRecipient };
 
+/**
+ * Runs inside the transaction that records the outcomes, so what it writes (a DSN, RFC 3464) commits
+ * with them or not at all. Returns true when it queued a message (the delivery loop is woken after the commit).
+ */
+export type SettleHook = (q: Queryable, message: ClaimedMessage, settled: Settled[]) => Promise<boolean>;
+
 export class QueueError extends Error {
   code: string;
   constructor(code: string, message: string) {
@@ -113,6 +119,8 @@ export function createQueue(options: QueueOptions) {
 
   return {
     retryDelayMs,
+    /** How long a claim holds a recipient before others may take it. */
+    leaseMs: options.leaseMs,
 
     /** Resolves with the queue id once the message and its recipients are committed to disk. */
     async enqueue(sub: Submission): Promise<string> {
@@ -123,20 +131,42 @@ export function createQueue(options: QueueOptions) {
       return id;
     },
 
+    /** Inserts a message inside the caller's transaction (a DSN written with the outcome it reports); the caller wakes the loop after its commit. */
+    async enqueueIn(q: Queryable, sub: Submission): Promise<string> {
+      if (!sub.recipients.length) throw new QueueError('queue.no_recipients', 'a message needs at least one recipient');
+      const id = newQueueId();
+      await insert(q, id, sub);
+      return id;
+    },
+
     /** Leases up to `limit` due recipients (grouped by message) to `owner`; others cannot take them until the lease ends. */
-    async claim(owner: string, limit: number): Promise<ClaimedMessage[]> {
-      const t = now();
-      const rows = await store.tx(async (q) => {
-        const due = await q.all<{ message_id: string; rcpt: string; domain: string; attempts: number; notify: string | null; orcpt: string | null; delay_notified: number }>(
+    async claim(owner: string, limit: number, filter: { skipDomains?: string[] } = {}): Promise<ClaimedMessage[]> {
+      type DueRow = { message_id: string; rcpt: string; domain: string; attempts: number; notify: string | null; orcpt: string | null; delay_notified: number };
+      type MessageRow = { id: string; mail_from: string; raw: Uint8Array; header_message_id: string | null; env_id: string | null; dsn_ret: string | null; is_dsn: number; source: string; received_at: number };
+      // One commit shared with the settles and enqueues of the moment (group commit), and one read of the messages.
+      const { rows, messages } = await batcher.submit(async (q) => {
+        const t = now();
+        // Domains the caller cannot start more deliveries for are left to later claims (or other workers).
+        const skip = (filter.skipDomains ?? []).slice(0, 200);
+        const notIn = skip.length ? `AND domain NOT IN (${skip.map(() => '?').join(', ')})` : '';
+        const due = await q.all<DueRow>(
           `SELECT message_id, rcpt, domain, attempts, notify, orcpt, delay_notified FROM mail_recipients
-           WHERE status = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+           WHERE status = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) ${notIn}
            ORDER BY next_attempt_at LIMIT ? ${skipLocked(q.dialect)}`,
-          [t, t, limit],
+          [t, t, ...skip, limit],
         );
         for (const r of due) {
           await q.run('UPDATE mail_recipients SET lease_owner = ?, lease_until = ? WHERE message_id = ? AND rcpt = ?', [owner, t + options.leaseMs, r.message_id, r.rcpt]);
         }
-        return due;
+        const ids = [...new Set(due.map((r) => r.message_id))];
+        const found: MessageRow[] = [];
+        for (let i = 0; i < ids.length; i += 100) {
+          const chunk = ids.slice(i, i + 100);
+          found.push(...(await q.all<MessageRow>(
+            `SELECT id, mail_from, raw, header_message_id, env_id, dsn_ret, is_dsn, source, received_at FROM mail_messages WHERE id IN (${chunk.map(() => '?').join(', ')})`, chunk,
+          )));
+        }
+        return { rows: due, messages: found };
       });
       const byMessage = new Map<string, ClaimedRecipient[]>();
       for (const r of rows) {
@@ -145,26 +175,38 @@ export function createQueue(options: QueueOptions) {
         byMessage.set(r.message_id, list);
       }
       const out: ClaimedMessage[] = [];
-      for (const [id, recipients] of byMessage) {
-        const m = await store.get<{ id: string; mail_from: string; raw: Uint8Array; header_message_id: string | null; env_id: string | null; dsn_ret: string | null; is_dsn: number; source: string; received_at: number }>(
-          'SELECT id, mail_from, raw, header_message_id, env_id, dsn_ret, is_dsn, source, received_at FROM mail_messages WHERE id = ?', [id],
-        );
-        if (!m) continue;
+      for (const m of messages) {
+        const recipients = byMessage.get(m.id);
+        if (!recipients) continue;
         out.push({
-          id, mailFrom: m.mail_from, raw: Buffer.from(m.raw), headerMessageId: m.header_message_id, envId: m.env_id, ret: m.dsn_ret,
+          id: m.id, mailFrom: m.mail_from, raw: Buffer.from(m.raw), headerMessageId: m.header_message_id, envId: m.env_id, ret: m.dsn_ret,
           isDsn: !!Number(m.is_dsn), source: m.source, receivedAt: Number(m.received_at), recipients,
         });
       }
-      return out;
+      // Keep the order of due times (the IN query returns rows in any order).
+      const order = new Map([...byMessage.keys()].map((id, i) => [id, i]));
+      return out.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    },
+
+    /** Extends the leases of recipients still being worked on by `owner` (a delivery may outlast one lease). */
+    async renew(owner: string, held: Array<{ messageId: string; rcpt: string }>): Promise<void> {
+      await batcher.submit(async (q) => {
+        const until = now() + options.leaseMs;
+        for (const h of held) {
+          await q.run("UPDATE mail_recipients SET lease_until = ? WHERE message_id = ? AND rcpt = ? AND lease_owner = ? AND status = 'queued'", [until, h.messageId, h.rcpt, owner]);
+        }
+      });
     },
 
     /**
      * Records one attempt's outcomes under the lease. Deferred recipients get their next time or expire
      * (RFC 5321 §4.5.4.1); the result says which recipients a DSN must report.
      */
-    async settle(owner: string, message: ClaimedMessage, outcomes: AttemptOutcome[]): Promise<Settled[]> {
+    async settle(owner: string, message: ClaimedMessage, outcomes: AttemptOutcome[], hook?: SettleHook): Promise<Settled[]> {
       const t = now();
-      return batcher.submit(async (q) => {
+      let queued = false;
+      const result = await batcher.submit(async (q) => {
+        queued = false;
         const settled: Settled[] = [];
         for (const o of outcomes) {
           const claimed = message.recipients.find((r) => r.rcpt === o.rcpt);
@@ -193,15 +235,21 @@ export function createQueue(options: QueueOptions) {
           else await events.record(q, { ...base, type: state, data: { code: o.code, reply: o.text, ...o.detail } });
           settled.push({ rcpt: o.rcpt, state, delayNotice, outcome: o, claimed });
         }
+        if (hook && settled.length) queued = await hook(q, message, settled);
         return settled;
       });
+      if (queued) options.onEnqueue?.();
+      return result;
     },
 
-    /** Gives recipients back without counting an attempt (shutdown, per-domain limit). */
-    async release(owner: string, messageId: string, rcpts: string[]): Promise<void> {
-      for (const rcpt of rcpts) {
-        await store.run('UPDATE mail_recipients SET lease_owner = NULL, lease_until = NULL WHERE message_id = ? AND rcpt = ? AND lease_owner = ?', [messageId, rcpt, owner]);
-      }
+    /** Gives recipients back without counting an attempt (shutdown, more than a busy destination can take now), in one commit. */
+    async release(owner: string, items: Array<{ messageId: string; rcpt: string }>): Promise<void> {
+      if (!items.length) return;
+      await batcher.submit(async (q) => {
+        for (const it of items) {
+          await q.run('UPDATE mail_recipients SET lease_owner = NULL, lease_until = NULL WHERE message_id = ? AND rcpt = ? AND lease_owner = ?', [it.messageId, it.rcpt, owner]);
+        }
+      });
     },
 
     /** Makes every queued recipient of the message due now. */

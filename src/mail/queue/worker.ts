@@ -1,6 +1,6 @@
 // The delivery loop: leases due recipients, delivers them per destination domain within global and per-domain limits, settles outcomes.
 import type { Logger } from '../../lib/log.ts';
-import type { AttemptOutcome, ClaimedMessage, ClaimedRecipient, MailQueue, Settled } from './queue.ts';
+import type { AttemptOutcome, ClaimedMessage, ClaimedRecipient, MailQueue, Settled, SettleHook } from './queue.ts';
 
 export type DeliverGroup = (message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]) => Promise<AttemptOutcome[]>;
 
@@ -12,7 +12,9 @@ export type WorkerOptions = {
   concurrency: number;
   perDomainConcurrency: number;
   deliver: DeliverGroup;
-  /** Runs after outcomes are committed: DSNs, metrics. */
+  /** Runs inside the transaction that records outcomes: DSNs (RFC 3464), so none is lost in a crash. */
+  settleHook?: SettleHook;
+  /** Runs after outcomes are committed: metrics. */
   afterSettle?: (message: ClaimedMessage, settled: Settled[]) => Promise<void>;
   idleMs?: number;
 };
@@ -22,6 +24,12 @@ export function startDeliveryWorker(options: WorkerOptions) {
   let inflight = 0;
   const perDomain = new Map<string, number>();
   const tasks = new Set<Promise<void>>();
+  /** Leased to us and waiting for a free slot of their domain: kept (leases renewed) rather than released and claimed again. */
+  const backlog = new Map<string, Array<{ message: ClaimedMessage; recipients: ClaimedRecipient[] }>>();
+  let backlogSize = 0;
+  /** Every recipient this process holds (in flight or in the backlog), `id\0rcpt` -> message id and rcpt. */
+  const held = new Map<string, { messageId: string; rcpt: string }>();
+  const key = (id: string, rcpt: string) => `${id}\0${rcpt}`;
   let stopped = false;
   let wakeUp: (() => void) | undefined;
   let pending = false;
@@ -31,6 +39,14 @@ export function startDeliveryWorker(options: WorkerOptions) {
     wakeUp?.();
   }
 
+  // A delivery can outlast a lease (slow MX, long timeouts): renew what we hold, so no other worker (or this one) starts it again.
+  const renewEvery = Math.max(250, Math.floor(queue.leaseMs / 3));
+  const renewal = setInterval(() => {
+    if (!held.size) return;
+    queue.renew(options.owner, [...held.values()]).catch((err) => log.error({ err }, 'delivery.renew_failed'));
+  }, renewEvery);
+  renewal.unref();
+
   async function runGroup(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): Promise<void> {
     let outcomes: AttemptOutcome[];
     try {
@@ -39,7 +55,7 @@ export function startDeliveryWorker(options: WorkerOptions) {
       log.error({ err, queueId: message.id, domain }, 'delivery.crashed');
       outcomes = recipients.map((r) => ({ rcpt: r.rcpt, status: 'deferred' as const, code: 451, text: `4.3.0 internal error: ${(err as Error).message}` }));
     }
-    const settled = await queue.settle(options.owner, message, outcomes);
+    const settled = await queue.settle(options.owner, message, outcomes, options.settleHook);
     if (options.afterSettle && settled.length) await options.afterSettle(message, settled);
   }
 
@@ -52,45 +68,87 @@ export function startDeliveryWorker(options: WorkerOptions) {
         inflight--;
         const n = (perDomain.get(domain) ?? 1) - 1;
         if (n) perDomain.set(domain, n); else perDomain.delete(domain);
+        for (const r of recipients) held.delete(key(message.id, r.rcpt));
         tasks.delete(task);
         wake();
       });
     tasks.add(task);
   }
 
+  const hasSlot = (domain: string) => inflight < options.concurrency && (perDomain.get(domain) ?? 0) < options.perDomainConcurrency;
+
+  /** Starts what waits in the backlog for domains that have room again. */
+  function drainBacklog(): boolean {
+    let launched = false;
+    for (const [domain, list] of backlog) {
+      while (list.length && hasSlot(domain)) {
+        const next = list.shift()!;
+        backlogSize--;
+        launch(next.message, domain, next.recipients);
+        launched = true;
+      }
+      if (!list.length) backlog.delete(domain);
+      if (inflight >= options.concurrency) break;
+    }
+    return launched;
+  }
+
   async function loop(): Promise<void> {
     while (!stopped) {
       pending = false;
-      let claimedAny = false;
-      let launchedAny = false;
-      const room = options.concurrency - inflight;
-      if (room > 0) {
+      let launchedAny = drainBacklog();
+      // Claim in batches: while the backlog and deliveries in flight fill the window, a claim (one commit) would buy little.
+      const room = options.concurrency - inflight - backlogSize;
+      const worthIt = room >= Math.max(1, Math.floor(options.concurrency / 4)) || (inflight === 0 && backlogSize === 0 && room > 0);
+      if (worthIt) {
         let messages: ClaimedMessage[] = [];
         try {
-          messages = await queue.claim(options.owner, room);
+          // A domain with every slot busy and a full backlog is not claimed for: its mail cannot start, others' can.
+          const skipDomains = [...backlog].filter(([d, list]) => list.length >= options.perDomainConcurrency && !hasSlot(d)).map(([d]) => d);
+          messages = await queue.claim(options.owner, room, { skipDomains });
         } catch (err) {
           log.error({ err }, 'delivery.claim_failed');
         }
         for (const message of messages) {
-          claimedAny = true;
           const groups = new Map<string, ClaimedRecipient[]>();
-          for (const r of message.recipients) groups.set(r.domain, [...(groups.get(r.domain) ?? []), r]);
+          for (const r of message.recipients) {
+            const k = key(message.id, r.rcpt);
+            if (held.has(k)) continue; // already ours (its lease ran out while it was in flight): never started twice
+            held.set(k, { messageId: message.id, rcpt: r.rcpt });
+            const list = groups.get(r.domain);
+            if (list) list.push(r); else groups.set(r.domain, [r]);
+          }
           for (const [domain, recipients] of groups) {
-            if ((perDomain.get(domain) ?? 0) >= options.perDomainConcurrency || inflight >= options.concurrency) {
-              await queue.release(options.owner, message.id, recipients.map((r) => r.rcpt));
-              continue;
+            if (!stopped && hasSlot(domain) && !backlog.has(domain)) {
+              launch(message, domain, recipients);
+              launchedAny = true;
+            } else {
+              const list = backlog.get(domain);
+              if (list) list.push({ message, recipients }); else backlog.set(domain, [{ message, recipients }]);
+              backlogSize++;
             }
-            launch(message, domain, recipients);
-            launchedAny = true;
           }
         }
+        // One busy destination must not fill the whole window: beyond two waves of its own, its mail goes back to the queue.
+        const excess: Array<{ messageId: string; rcpt: string }> = [];
+        for (const list of backlog.values()) {
+          while (list.length > 2 * options.perDomainConcurrency) {
+            const dropped = list.pop()!;
+            backlogSize--;
+            for (const r of dropped.recipients) {
+              held.delete(key(dropped.message.id, r.rcpt));
+              excess.push({ messageId: dropped.message.id, rcpt: r.rcpt });
+            }
+          }
+        }
+        if (excess.length) await queue.release(options.owner, excess).catch((err) => log.error({ err }, 'delivery.release_failed'));
+        if (messages.length && inflight + backlogSize < options.concurrency && !excess.length) continue;
       }
       if (stopped) break;
-      // Claim again at once while work keeps coming; otherwise sleep until woken or the idle interval passes.
-      if (launchedAny && inflight < options.concurrency) continue;
-      if (pending && !(claimedAny && !launchedAny)) continue;
+      if (launchedAny && pending) continue;
+      if (pending && inflight < options.concurrency && worthIt) continue;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, claimedAny && !launchedAny ? 50 : options.idleMs ?? 1000);
+        const t = setTimeout(resolve, options.idleMs ?? 1000);
         wakeUp = () => { clearTimeout(t); resolve(); };
       });
       wakeUp = undefined;
@@ -101,12 +159,18 @@ export function startDeliveryWorker(options: WorkerOptions) {
   return {
     wake,
     get inflight() { return inflight; },
-    /** Stops claiming and waits for deliveries in flight. */
+    /** Stops claiming, waits for deliveries in flight and gives the backlog back. */
     async stop(): Promise<void> {
       stopped = true;
       wakeUp?.();
       await looping;
       await Promise.allSettled([...tasks]);
+      clearInterval(renewal);
+      const waiting = [...backlog.values()].flat();
+      backlog.clear();
+      backlogSize = 0;
+      await queue.release(options.owner, waiting.flatMap((w) => w.recipients.map((r) => ({ messageId: w.message.id, rcpt: r.rcpt })))).catch((err) => log.error({ err }, 'delivery.release_failed'));
+      held.clear();
     },
   };
 }

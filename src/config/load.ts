@@ -62,7 +62,7 @@ function defaults(env: Env, root: boolean): Raw {
         delayNoticeAfter: 86400,
         concurrency: 100,
         perDomainConcurrency: 10,
-        leaseSeconds: 300,
+        leaseSeconds: 60,
       },
       relayRoutes: {},
       webhooks: [],

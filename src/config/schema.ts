@@ -84,7 +84,7 @@ export const configSchema = z.object({
       delayNoticeAfter: z.number().int().positive().describe('Seconds after which the sender gets a delay notice'),
       concurrency: z.number().int().positive().describe('Deliveries in flight at once, all destinations'),
       perDomainConcurrency: z.number().int().positive().describe('Deliveries in flight to one destination domain'),
-      leaseSeconds: z.number().int().positive().describe('How long a worker owns a message before others may take it'),
+      leaseSeconds: z.number().int().positive().describe('How long a worker owns a message before others may take it; renewed every third of it while the worker lives, so this is how long mail of a crashed node waits'),
     }),
     relay: relayRouteSchema.optional().describe('Smart host for all outbound mail'),
     relayRoutes: z.record(z.string(), relayRouteSchema).describe('Smart host per destination domain'),

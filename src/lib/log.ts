@@ -1,5 +1,5 @@
 // Structured logging (pino): JSON lines on stderr and in a daily file logs/<service>.log.YYYY-MM-DD under the data directory.
-import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, write, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
@@ -23,7 +23,14 @@ export class DailyFile extends Writable {
   path(day = this.now().toISOString().slice(0, 10)): string {
     return join(this.dir, `${this.service}.log.${day}`);
   }
+  /**
+   * Writes are asynchronous; lines that arrive while one write is under way are written together
+   * by _writev, so a busy server makes one write call for many lines and never blocks on the file.
+   */
   _write(chunk: Buffer, _enc: string, done: (err?: Error | null) => void): void {
+    this._writev([{ chunk }], done);
+  }
+  _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
     try {
       const day = this.now().toISOString().slice(0, 10);
       if (day !== this.#day) {
@@ -31,8 +38,14 @@ export class DailyFile extends Writable {
         this.#fd = openSync(this.path(day), 'a', 0o640);
         this.#day = day;
       }
-      writeSync(this.#fd, chunk);
-      done();
+      const data = chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk));
+      const fd = this.#fd;
+      const rest = (offset: number) => write(fd, data, offset, data.length - offset, null, (err, n) => {
+        if (err) return done(err);
+        if (offset + n < data.length) return rest(offset + n);
+        done();
+      });
+      rest(0);
     } catch (err) {
       done(err as Error);
     }

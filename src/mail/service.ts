@@ -52,7 +52,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
   const tls = await ensureCertificate({ dataDir: config.dataDir, hostname: mc.hostname, certFile: mc.tls.cert, keyFile: mc.tls.key });
   const subscribers = [...mc.webhooks, ...(options.subscribers ?? [])];
   const events = createEvents({ log, subscribers });
-  const batcher = createCommitBatcher(store);
+  const batcher = createCommitBatcher(store, { windowMs: 1 });
   const owner = `${osHostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   let worker: ReturnType<typeof startDeliveryWorker> | undefined;
   let webhookSender: ReturnType<typeof startWebhookSender> | undefined;

@@ -7,8 +7,10 @@ type Job<T> = { fn: (q: Queryable) => Promise<T>; resolve: (v: T) => void; rejec
  * `submit(fn)` resolves once fn's writes are committed. Jobs waiting while a commit runs go into
  * the next one. If a batch fails, its jobs are retried one by one so a bad job fails alone.
  */
-export function createCommitBatcher(store: Store, options: { maxBatch?: number } = {}) {
+export function createCommitBatcher(store: Store, options: { maxBatch?: number; windowMs?: number } = {}) {
   const maxBatch = options.maxBatch ?? 256;
+  /** How long a commit waits for company when few jobs are waiting: more jobs per fsync, a little more latency. */
+  const windowMs = options.windowMs ?? 0;
   let waiting: Job<any>[] = [];
   let running = false;
 
@@ -35,6 +37,7 @@ export function createCommitBatcher(store: Store, options: { maxBatch?: number }
     running = true;
     try {
       while (waiting.length) {
+        if (windowMs > 0 && waiting.length < maxBatch) await new Promise((r) => setTimeout(r, windowMs));
         const jobs = waiting.slice(0, maxBatch);
         waiting = waiting.slice(jobs.length);
         await runBatch(jobs);

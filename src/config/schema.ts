@@ -84,6 +84,10 @@ export const configSchema = z.object({
       delayNoticeAfter: z.number().int().positive().describe('Seconds after which the sender gets a delay notice'),
       concurrency: z.number().int().positive().describe('Deliveries in flight at once, all destinations'),
       perDomainConcurrency: z.number().int().positive().describe('Deliveries in flight to one destination domain'),
+      domainLimits: z.record(z.string(), z.object({
+        concurrency: z.number().int().positive().optional().describe('Deliveries in flight to this domain'),
+        messagesPerMinute: z.number().positive().optional().describe('Deliveries started per minute (a burst of a tenth of it)'),
+      })).describe('Limits per destination domain; defaults for the big mailbox providers, which throttle senders that open too many connections'),
       leaseSeconds: z.number().int().positive().describe('How long a worker owns a message before others may take it; renewed every third of it while the worker lives, so this is how long mail of a crashed node waits'),
     }),
     relay: relayRouteSchema.optional().describe('Smart host for all outbound mail'),

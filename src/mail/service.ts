@@ -114,6 +114,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     queue, log, owner,
     concurrency: mc.queue.concurrency,
     perDomainConcurrency: mc.queue.perDomainConcurrency,
+    domainLimits: mc.queue.domainLimits,
     deliver: transport,
     settleHook: afterSettleDsn({
       queue, store, log, hostname: mc.hostname, signer, signingKeys, domain: mc.domain, events,

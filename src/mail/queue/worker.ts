@@ -11,6 +11,8 @@ export type WorkerOptions = {
   owner: string;
   concurrency: number;
   perDomainConcurrency: number;
+  /** Limits of particular destination domains: concurrency and messages per minute (token bucket). */
+  domainLimits?: Record<string, DomainLimit>;
   deliver: DeliverGroup;
   /** Runs inside the transaction that records outcomes: DSNs (RFC 3464), so none is lost in a crash. */
   settleHook?: SettleHook;
@@ -19,8 +21,36 @@ export type WorkerOptions = {
   idleMs?: number;
 };
 
+export type DomainLimit = { concurrency?: number; messagesPerMinute?: number };
+
+/** Token buckets per destination domain: a burst of a tenth of a minute's allowance, refilled continuously. */
+export function createDomainRates(limits: Record<string, DomainLimit>, now: () => number = Date.now) {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const perMinute = (domain: string) => limits[domain]?.messagesPerMinute;
+  return {
+    /** Whether a delivery to the domain may start now. */
+    available(domain: string): boolean {
+      const rate = perMinute(domain);
+      if (!rate) return true;
+      const burst = Math.max(1, Math.ceil(rate / 10));
+      const t = now();
+      const b = buckets.get(domain) ?? { tokens: burst, at: t };
+      b.tokens = Math.min(burst, b.tokens + ((t - b.at) * rate) / 60_000);
+      b.at = t;
+      buckets.set(domain, b);
+      return b.tokens >= 1;
+    },
+    take(domain: string): void {
+      const b = buckets.get(domain);
+      if (b && perMinute(domain)) b.tokens -= 1;
+    },
+  };
+}
+
 export function startDeliveryWorker(options: WorkerOptions) {
   const { queue, log } = options;
+  const limits = options.domainLimits ?? {};
+  const rates = createDomainRates(limits);
   let inflight = 0;
   const perDomain = new Map<string, number>();
   const tasks = new Set<Promise<void>>();
@@ -60,6 +90,7 @@ export function startDeliveryWorker(options: WorkerOptions) {
   }
 
   function launch(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): void {
+    rates.take(domain);
     inflight++;
     perDomain.set(domain, (perDomain.get(domain) ?? 0) + 1);
     const task = runGroup(message, domain, recipients)
@@ -75,7 +106,8 @@ export function startDeliveryWorker(options: WorkerOptions) {
     tasks.add(task);
   }
 
-  const hasSlot = (domain: string) => inflight < options.concurrency && (perDomain.get(domain) ?? 0) < options.perDomainConcurrency;
+  const hasSlot = (domain: string) =>
+    inflight < options.concurrency && (perDomain.get(domain) ?? 0) < (limits[domain]?.concurrency ?? options.perDomainConcurrency) && rates.available(domain);
 
   /** Starts what waits in the backlog for domains that have room again. */
   function drainBacklog(): boolean {

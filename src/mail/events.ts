@@ -17,6 +17,8 @@ export type MailEvent = {
   data?: Record<string, unknown>;
 };
 
+const QUIET = new Set<MailEventType>(['received', 'signed', 'attempt']);
+
 export type WebhookSubscriber = { url: string; secret: string };
 
 /** Events subscribers are told about; `received`/`signed` stay in the timeline only. */
@@ -40,7 +42,9 @@ export function createEvents(options: { log: Logger; subscribers: WebhookSubscri
           await q.run('INSERT INTO mail_webhook_outbox (url, body, attempts, next_attempt_at, created_at) VALUES (?, ?, 0, ?, ?)', [s.url, body, at, at]);
         }
       }
-      options.log.info({ queueId: ev.messageId, rcpt: ev.rcpt ?? undefined, ...data }, `mail.${ev.type}`);
+      // One info line when a message is queued and one per outcome; the steps between are debug (they stay in the timeline).
+      const level = QUIET.has(ev.type) ? 'debug' : 'info';
+      options.log[level]({ queueId: ev.messageId, rcpt: ev.rcpt ?? undefined, ...data }, `mail.${ev.type}`);
     },
   };
 }

@@ -114,7 +114,7 @@ export function createQueue(options: QueueOptions) {
     const base = { messageId: id, headerMessageId: sub.headerMessageId };
     await events.record(q, { ...base, type: 'received', data: { from: sub.mailFrom, source: sub.source, size: sub.raw.length, authUser: sub.authUser, remoteIp: sub.remoteIp } });
     if (sub.signedWith?.length) await events.record(q, { ...base, type: 'signed', data: { selectors: sub.signedWith } });
-    await events.record(q, { ...base, type: 'queued', data: { recipients: sub.recipients.map((r) => r.address) } });
+    await events.record(q, { ...base, type: 'queued', data: { from: sub.mailFrom, recipients: sub.recipients.map((r) => r.address), size: sub.raw.length, source: sub.source } });
   }
 
   return {
@@ -230,7 +230,7 @@ export function createQueue(options: QueueOptions) {
           if (r.changes === 0) continue; // lease lost or cancelled meanwhile: the new owner records its own outcome
           const base = { messageId: message.id, headerMessageId: message.headerMessageId, rcpt: o.rcpt };
           await events.record(q, { ...base, type: 'attempt', data: { attempt: attempts, status: o.status, code: o.code, reply: o.text, ...o.detail } });
-          if (state === 'deferred') await events.record(q, { ...base, type: 'deferred', data: { code: o.code, reply: o.text, nextAttemptAt: new Date(next).toISOString() } });
+          if (state === 'deferred') await events.record(q, { ...base, type: 'deferred', data: { code: o.code, reply: o.text, nextAttemptAt: new Date(next).toISOString(), ...o.detail } });
           else if (state === 'expired') await events.record(q, { ...base, type: 'expired', data: { code: o.code, reply: o.text, attempts } });
           else await events.record(q, { ...base, type: state, data: { code: o.code, reply: o.text, ...o.detail } });
           settled.push({ rcpt: o.rcpt, state, delayNotice, outcome: o, claimed });

@@ -63,6 +63,11 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     delayNoticeAfterMs: mc.queue.delayNoticeAfter * 1000,
     leaseMs: mc.queue.leaseSeconds * 1000,
     onEnqueue: () => { worker?.wake(); webhookSender?.poke(); },
+    handoff: {
+      owner,
+      accepts: () => worker?.accepts() ?? false,
+      take: (message) => { worker?.take(message); webhookSender?.poke(); },
+    },
   });
   // RSA signing is the largest CPU cost per message: it runs on worker threads, off the SMTP event loop.
   const signer = createDkimSignerPool();

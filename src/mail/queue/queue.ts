@@ -87,6 +87,12 @@ export type QueueOptions = {
   now?: () => number;
   /** Called after a message is committed, to wake the delivery loop. */
   onEnqueue?: () => void;
+  /**
+   * Hand-off to this process's delivery loop: when `accepts()` says it has room, a new message is
+   * leased to `owner` in the same transaction that stores it and given to `take` after the commit,
+   * so it is not read back from the store by a claim.
+   */
+  handoff?: { owner: string; accepts(): boolean; take(message: ClaimedMessage): void };
 };
 
 export function createQueue(options: QueueOptions) {
@@ -99,7 +105,7 @@ export function createQueue(options: QueueOptions) {
     return s[Math.min(attempts - 1, s.length - 1)] * 1000;
   }
 
-  async function insert(q: Queryable, id: string, sub: Submission): Promise<void> {
+  async function insert(q: Queryable, id: string, sub: Submission, lease?: string): Promise<number> {
     const t = now();
     await q.run(
       'INSERT INTO mail_messages (id, mail_from, header_message_id, env_id, dsn_ret, size, raw, source, auth_user, remote_ip, is_dsn, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -107,14 +113,30 @@ export function createQueue(options: QueueOptions) {
     );
     for (const r of sub.recipients) {
       await q.run(
-        'INSERT INTO mail_recipients (message_id, rcpt, domain, status, attempts, next_attempt_at, notify, orcpt, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (message_id, rcpt) DO NOTHING',
-        [id, r.address, domainOf(r.address), 'queued', t, r.notify ? r.notify.join(',') : null, r.orcpt ?? null, t],
+        'INSERT INTO mail_recipients (message_id, rcpt, domain, status, attempts, next_attempt_at, notify, orcpt, updated_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, rcpt) DO NOTHING',
+        [id, r.address, domainOf(r.address), 'queued', t, r.notify ? r.notify.join(',') : null, r.orcpt ?? null, t, lease ?? null, lease ? t + options.leaseMs : null],
       );
     }
     const base = { messageId: id, headerMessageId: sub.headerMessageId };
     await events.record(q, { ...base, type: 'received', data: { from: sub.mailFrom, source: sub.source, size: sub.raw.length, authUser: sub.authUser, remoteIp: sub.remoteIp } });
     if (sub.signedWith?.length) await events.record(q, { ...base, type: 'signed', data: { selectors: sub.signedWith } });
     await events.record(q, { ...base, type: 'queued', data: { from: sub.mailFrom, recipients: sub.recipients.map((r) => r.address), size: sub.raw.length, source: sub.source } });
+    return t;
+  }
+
+  /** The message as a claim would have returned it, for the hand-off. */
+  function asClaimed(id: string, sub: Submission, receivedAt: number): ClaimedMessage {
+    const seen = new Set<string>();
+    const recipients: ClaimedRecipient[] = [];
+    for (const r of sub.recipients) {
+      if (seen.has(r.address)) continue;
+      seen.add(r.address);
+      recipients.push({ rcpt: r.address, domain: domainOf(r.address), attempts: 0, notify: r.notify, orcpt: r.orcpt ?? null, delayNotified: false });
+    }
+    return {
+      id, mailFrom: sub.mailFrom, raw: sub.raw, headerMessageId: sub.headerMessageId ?? null, envId: sub.envId ?? null, ret: sub.ret ?? null,
+      isDsn: !!sub.isDsn, source: sub.source, receivedAt, recipients,
+    };
   }
 
   return {
@@ -126,8 +148,10 @@ export function createQueue(options: QueueOptions) {
     async enqueue(sub: Submission): Promise<string> {
       if (!sub.recipients.length) throw new QueueError('queue.no_recipients', 'a message needs at least one recipient');
       const id = newQueueId();
-      await batcher.submit((q) => insert(q, id, sub));
-      options.onEnqueue?.();
+      const handoff = options.handoff?.accepts() ? options.handoff : undefined;
+      const receivedAt = await batcher.submit((q) => insert(q, id, sub, handoff?.owner));
+      if (handoff) handoff.take(asClaimed(id, sub, receivedAt));
+      else options.onEnqueue?.();
       return id;
     },
 

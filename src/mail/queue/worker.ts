@@ -125,6 +125,30 @@ export function startDeliveryWorker(options: WorkerOptions) {
     return launched;
   }
 
+  /** Takes a message leased to us: its recipient groups start now where their domain has room, else wait in the backlog. */
+  function accept(message: ClaimedMessage): boolean {
+    let launched = false;
+    const groups = new Map<string, ClaimedRecipient[]>();
+    for (const r of message.recipients) {
+      const k = key(message.id, r.rcpt);
+      if (held.has(k)) continue; // already ours (its lease ran out while it was in flight): never started twice
+      held.set(k, { messageId: message.id, rcpt: r.rcpt });
+      const list = groups.get(r.domain);
+      if (list) list.push(r); else groups.set(r.domain, [r]);
+    }
+    for (const [domain, recipients] of groups) {
+      if (!stopped && hasSlot(domain) && !backlog.has(domain)) {
+        launch(message, domain, recipients);
+        launched = true;
+      } else {
+        const list = backlog.get(domain);
+        if (list) list.push({ message, recipients }); else backlog.set(domain, [{ message, recipients }]);
+        backlogSize++;
+      }
+    }
+    return launched;
+  }
+
   async function loop(): Promise<void> {
     while (!stopped) {
       pending = false;
@@ -141,26 +165,7 @@ export function startDeliveryWorker(options: WorkerOptions) {
         } catch (err) {
           log.error({ err }, 'delivery.claim_failed');
         }
-        for (const message of messages) {
-          const groups = new Map<string, ClaimedRecipient[]>();
-          for (const r of message.recipients) {
-            const k = key(message.id, r.rcpt);
-            if (held.has(k)) continue; // already ours (its lease ran out while it was in flight): never started twice
-            held.set(k, { messageId: message.id, rcpt: r.rcpt });
-            const list = groups.get(r.domain);
-            if (list) list.push(r); else groups.set(r.domain, [r]);
-          }
-          for (const [domain, recipients] of groups) {
-            if (!stopped && hasSlot(domain) && !backlog.has(domain)) {
-              launch(message, domain, recipients);
-              launchedAny = true;
-            } else {
-              const list = backlog.get(domain);
-              if (list) list.push({ message, recipients }); else backlog.set(domain, [{ message, recipients }]);
-              backlogSize++;
-            }
-          }
-        }
+        for (const message of messages) if (accept(message)) launchedAny = true;
         // One busy destination must not fill the whole window: beyond two waves of its own, its mail goes back to the queue.
         const excess: Array<{ messageId: string; rcpt: string }> = [];
         for (const list of backlog.values()) {
@@ -190,6 +195,14 @@ export function startDeliveryWorker(options: WorkerOptions) {
   const looping = loop();
   return {
     wake,
+    /** Room for a message handed over by the queue right after it is stored (see QueueOptions.handoff). */
+    accepts: () => !stopped && inflight + backlogSize < options.concurrency,
+    /** A message the queue leased to us when it stored it. */
+    take(message: ClaimedMessage): void {
+      if (stopped) return; // its lease runs out and the next start claims it
+      accept(message);
+      wake();
+    },
     get inflight() { return inflight; },
     /** Stops claiming, waits for deliveries in flight and gives the backlog back. */
     async stop(): Promise<void> {

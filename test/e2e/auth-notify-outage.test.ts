@@ -14,18 +14,9 @@ import { silentLogger } from '../../src/lib/log.ts';
 import type { RunningService } from '../../src/stack/context.ts';
 import { listOutbox } from '../../src/auth/outbox.ts';
 import { createTestClient, hiddenField, pathOf } from '../../src/auth/test-client.ts';
+import { poll } from '../support/poll.ts';
 
 const local = { host: '127.0.0.1', port: 0 };
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 for (const backend of stackBackends()) {
   describe(`auth survives a notify outage (${backend.name})`, () => {

@@ -14,6 +14,7 @@ import { startDnsZone, type DnsZone } from '../support/dns-zone.ts';
 import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer.ts';
 import { dkimpyVerify } from '../support/dkimpy.ts';
 import { stackBackends } from '../support/stores.ts';
+import { poll } from '../support/poll.ts';
 
 const DOMAIN = 'mana.test';
 const local = { host: '127.0.0.1', port: 0 };
@@ -27,16 +28,6 @@ function stackConfig(dataDir: string, zone: DnsZone, peer: SmtpPeer, databaseUrl
       auth: { listener: local },
     },
   });
-}
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 for (const factory of stackBackends()) {

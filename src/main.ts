@@ -47,6 +47,8 @@ function printStartup(stack: Stack, services: ServiceName[]): void {
       : `mode       deliver: outbound mail goes to recipient MX hosts on port ${config.mail.mxPort}${config.mail.dnsServers.length ? ` (DNS: ${config.mail.dnsServers.join(', ')})` : ''}`);
     lines.push(`domain     ${config.mail.domain} (host name ${config.mail.hostname})`);
   }
+  const bind = config.mail.listeners.admin.host;
+  lines.push(`bind       ${bind}${bind === '127.0.0.1' ? ' (this machine only; MANA_BIND=0.0.0.0 accepts connections from other hosts)' : ''}`);
   lines.push(`store      ${stack.store.description}`);
   lines.push(`logs       ${config.dataDir}/logs/<service>.log.YYYY-MM-DD`);
   // What a person needs: the key callers send, the admin password; internal secrets stay in the store.
@@ -97,7 +99,9 @@ export async function main(argv: string[]): Promise<number> {
     if (rest.includes('--deliver')) overrides.mail = { delivery: 'deliver' };
     // The quick start keeps the terminal for the lines a person reads; JSON logs go to the daily files (and stderr from warn up).
     if (cmd === 'start' && !process.env.MANA_LOG_LEVEL) overrides.logLevel = 'warn';
-    const config = loadConfig({ service: cmd === 'start' ? undefined : cmd, overrides });
+    // The quick start listens on loopback only unless told otherwise; the single services (containers) on every address.
+    const env = cmd === 'start' && !process.env.MANA_BIND ? { ...process.env, MANA_BIND: '127.0.0.1' } : process.env;
+    const config = loadConfig({ env, service: cmd === 'start' ? undefined : cmd, overrides });
     await serve(serviceOf[cmd], config);
     return -1; // keeps running
   }

@@ -1,6 +1,7 @@
 // Whole path: swaks as the client on submission (RFC 6409, RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING, RFC 1870 SIZE) and on the inbound port (no open relay, RFC 5321 §3.6.2).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer.ts';
 import { runSwaks, swaksArgs, SWAKS_EXIT } from '../support/swaks.ts';
 import { DOMAIN, startMailHarness, waitUntil, type MailHarness } from './mail-harness.ts';
@@ -68,10 +69,14 @@ describe('submission and relay policy, driven by swaks', () => {
     assert.match(refusal(r.replies), /^530 /);
   });
 
-  it('refuses AUTH before STARTTLS (RFC 4954 §4: no plaintext passwords on an unencrypted channel)', async () => {
+  it('does not offer AUTH before STARTTLS and refuses it there (RFC 4954 §4: no plaintext passwords on an unencrypted channel)', async () => {
     const r = await runSwaks(swaksArgs({ port: h.mail.ports.submission, auth: 'PLAIN', user: 'alice', password: PASSWORD, from: ALICE, to: 'x@example.org', quitAfter: 'mail' }));
     assert.equal(r.code, SWAKS_EXIT.authError, r.transcript);
-    assert.match(refusal(r.replies), /^538 /);
+    assert.doesNotMatch(r.transcript, /^<- {2}250[- ]AUTH/m, 'no AUTH in the EHLO reply before TLS');
+    assert.match(r.transcript, /^<- {2}250[- ]STARTTLS/m);
+    // A client that sends AUTH anyway gets 538 and its password goes nowhere.
+    const replies = await rawSmtp(h.mail.ports.submission, ['EHLO client.test', `AUTH PLAIN ${Buffer.from(`\0alice\0${PASSWORD}`).toString('base64')}`, 'QUIT']);
+    assert.match(replies[2], /^538 /, replies.join(' | '));
   });
 
   it('refuses MAIL after STARTTLS without AUTH with 530 5.7.0 (RFC 4954 §6)', async () => {
@@ -124,3 +129,31 @@ describe('submission and relay policy, driven by swaks', () => {
     await waitUntil(() => peer.messages.some((m) => m.rcptTo.includes('relayed@example.org')), 'relayed delivery');
   });
 });
+
+/** Sends each line after the previous reply arrived; returns the greeting and one reply per line. */
+async function rawSmtp(port: number, lines: string[]): Promise<string[]> {
+  const socket = connect(port, '127.0.0.1');
+  socket.setEncoding('utf8');
+  const replies: string[] = [];
+  let buffer = '';
+  let waiting: (() => void) | undefined;
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    // A reply ends with a line whose code is followed by a space (RFC 5321 §4.2.1).
+    while (/^\d{3} .*\r\n/m.test(buffer)) {
+      const end = buffer.search(/^\d{3} .*\r\n/m);
+      const lineEnd = buffer.indexOf('\r\n', end) + 2;
+      replies.push(buffer.slice(0, lineEnd).trim());
+      buffer = buffer.slice(lineEnd);
+      waiting?.();
+    }
+  });
+  const next = (n: number) => new Promise<void>((resolve) => { if (replies.length >= n) resolve(); else waiting = () => { if (replies.length >= n) resolve(); }; });
+  await next(1);
+  for (let i = 0; i < lines.length; i++) {
+    socket.write(`${lines[i]}\r\n`);
+    await next(i + 2);
+  }
+  socket.destroy();
+  return replies;
+}

@@ -171,6 +171,8 @@ export function betterAuthOptions(o: ManaAuthOptions) {
         }
       },
       afterEmailVerification: async (user: UserLike, request?: Request) => {
+        // Confirming a changed address verifies an email too; the welcome is for the first confirmation only.
+        if (!(await o.outbox.firstTime('welcome', user.id))) return;
         await o.outbox.enqueue(welcomeEmail({ to: user.email, userId: user.id, name: user.name ?? undefined, loginUrl: links.signIn(), locale: localeOf(user, request) }));
       },
     },

@@ -209,6 +209,10 @@ for (const backend of backends()) {
       const page2 = await (await client.get(pathOf(linkOf(verify)))).text();
       assert.equal((await client.postForm('/verify', { token: hiddenField(page2, 'token')! })).status, 200);
       assert.equal((await signIn('new@example.test')).res.status, 303);
+      // The welcome belongs to the first confirmation only, not to confirming a changed address.
+      await svc.runtime.outbox.flush(); // whatever the verification queued has been sent
+      const welcomes = notify.emails.filter((e) => e.template === 'auth-welcome' && (e.recipient === 'old@example.test' || e.recipient === 'new@example.test'));
+      assert.equal(welcomes.length, 1, welcomes.map((e) => e.recipient).join(', '));
     });
 
     it('account deletion sends the deletion notice through notify', async () => {

@@ -31,6 +31,8 @@ export type Outbox = {
   enqueue(email: OutboxEmail): Promise<string>;
   /** Runs one pass over due rows now; resolves when the pass is over. */
   flush(): Promise<void>;
+  /** True the first time it is asked for this kind and user, false ever after: once-only emails such as the welcome. */
+  firstTime(kind: string, userId: string): Promise<boolean>;
   start(): void;
   stop(): Promise<void>;
 };
@@ -163,6 +165,10 @@ export function createOutbox(options: {
       );
       if (!stopped) setImmediate(() => void run());
       return id;
+    },
+    async firstTime(kind, userId) {
+      const r = await store.run('INSERT INTO auth_once (kind, user_id, at) VALUES (?, ?, ?) ON CONFLICT (kind, user_id) DO NOTHING', [kind, userId, now()]);
+      return r.changes === 1;
     },
     async flush() {
       flushing = true;

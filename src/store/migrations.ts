@@ -253,4 +253,8 @@ export const migrations: Migration[] = [
     name: 'notify-004-claim-index',
     sql: () => `CREATE INDEX notify_notifications_claim ON notify_notifications (status, channel, next_attempt_at);`,
   },
+  {
+    name: 'auth-002-once',
+    sql: `CREATE TABLE auth_once (kind TEXT NOT NULL, user_id TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (kind, user_id));`,
+  },
 ];

@@ -2,7 +2,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import type { Logger } from '../lib/log.ts';
-import { composeEmail, tryParseAddress } from './compose.ts';
+import { composeEmail, tryParseAddress, type ComposedEmail, type ComposeOptions } from './compose.ts';
 import type { ProviderSwitch } from './failover.ts';
 import type { NotifyMetrics } from './metrics.ts';
 import type { ChannelOptions, ClaimedNotification, NotificationRow } from './queue.ts';
@@ -63,8 +63,16 @@ export function emailMessageIdFor(defaultFrom: string): (row: NotificationRow) =
   };
 }
 
-export function createEmailChannel(options: { providers: ProviderSwitch; defaultFrom: string; log: Logger; metrics?: NotifyMetrics }): ChannelHandler {
+export function createEmailChannel(options: {
+  providers: ProviderSwitch;
+  defaultFrom: string;
+  log: Logger;
+  metrics?: NotifyMetrics;
+  /** composeEmail, or the same on the SMTP thread (smtp-thread.ts). */
+  compose?: (o: ComposeOptions) => Promise<ComposedEmail>;
+}): ChannelHandler {
   const { providers, defaultFrom, metrics } = options;
+  const compose = options.compose ?? composeEmail;
   return async (n, context): Promise<Delivery> => {
     const to = recipientsOf(n);
     if (to.length === 0) {
@@ -73,7 +81,7 @@ export function createEmailChannel(options: { providers: ProviderSwitch; default
     const email = channelOptions(n).email ?? {};
     let messageId = n.smtp_message_id ?? undefined;
     const build = async (sender: SmtpSender): Promise<OutgoingMessage> => {
-      const composed = await composeEmail({
+      const composed = await compose({
         from: email.from ?? sender.from ?? defaultFrom,
         to,
         ...(email.cc ? { cc: email.cc } : {}),

@@ -87,6 +87,42 @@ for (const factory of storeFactories()) {
       assert.equal(new Set(ids).size, 40);
     });
 
+    it('claim with expired: false leaves expired leases alone, still hands out pending rows, and never a leased one', async () => {
+      const q = await fresh();
+      const a = await q.insert(email());
+      await q.claim({ owner: 'dead', ...all(1), ...lease });
+      const b = await q.insert(email());
+      clock += 1001;
+      assert.deepEqual((await q.claim({ owner: 'alive', ...all(5), ...lease, expired: false })).map((r) => r.id), [b.id]);
+      const [row] = await q.claim({ owner: 'alive', ...all(5), ...lease });
+      assert.equal(row!.id, a.id);
+      assert.equal(row!.interrupted, true);
+    });
+
+    it('claim hands out exactly the due rows of a backlog, oldest first, in batches', async () => {
+      const q = await fresh();
+      const ids: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        ids.push((await q.insert(email())).id);
+        clock += 1;
+      }
+      const got: string[] = [];
+      for (let i = 0; i < 4; i++) got.push(...(await q.claim({ owner: 'w', ...all(15), ...lease })).map((r) => r.id));
+      assert.deepEqual(got, ids);
+      assert.deepEqual(await q.claim({ owner: 'w', ...all(15), ...lease }), []);
+    });
+
+    it('countWaiting counts pending and processing notifications only', async () => {
+      const q = await fresh();
+      const a = await q.insert(email());
+      await q.insert(email());
+      await q.insert(email());
+      await q.claim({ owner: 'w', ...all(1), ...lease });
+      await q.finish({ id: a.id, owner: 'w', outcome: { kind: 'sent', log: { attempt: 1, channel: 'email', success: true } } });
+      await q.claim({ owner: 'w', ...all(1), ...lease });
+      assert.deepEqual(await q.countWaiting(), { pending: 1, processing: 1 });
+    });
+
     it('an expired lease is taken over by another worker and the cut-short attempt is logged', async () => {
       const q = await fresh();
       const a = await q.insert(email());

@@ -63,6 +63,7 @@ export function createWorker(options: WorkerOptions) {
   let wakeUp: (() => void) | undefined;
   let loopDone: Promise<void> = Promise.resolve();
   let woken = false;
+  let expiredCheckedAt = 0;
 
   function wake(): void {
     woken = true;
@@ -164,8 +165,15 @@ export function createWorker(options: WorkerOptions) {
           continue;
         }
         if (!stopped) {
-          const rows = await queue.claim({ owner, leaseMs, slots, ...(options.messageIdFor ? { messageIdFor: options.messageIdFor } : {}) });
-          for (const row of rows) start(row);
+          // Expired leases (a node died) are looked for once per poll interval, not at every claim.
+          const expired = Date.now() - expiredCheckedAt >= pollMs;
+          if (expired) expiredCheckedAt = Date.now();
+          const rows = await queue.claim({ owner, leaseMs, slots, expired, ...(options.messageIdFor ? { messageIdFor: options.messageIdFor } : {}) });
+          // One attempt per turn of the event loop: composing a batch of messages at once would hold up the requests waiting to be accepted.
+          for (const [i, row] of rows.entries()) {
+            if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            start(row);
+          }
           claimed = rows.length;
           full = channels.some((c) => slots[c] !== undefined && rows.filter((r) => r.channel === c).length >= slots[c]!);
         }

@@ -5,7 +5,7 @@
 // compose.* error keeps its code, an SMTP failure comes back as an SmtpSendError with the same
 // kind, code, provider and response code, so everything above behaves as with the in-process
 // sender. If the thread dies, what it had in hand fails as a transient error (retried later) and
-// the next call starts a new thread.
+// the next call starts a new thread; if it cannot start at all, the work is done in-process.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Logger } from '../lib/log.ts';
 import { composeEmail, type ComposedEmail, type ComposeOptions } from './compose.ts';

@@ -47,7 +47,7 @@ export function withMessageId(raw: Buffer, messageId: string): Buffer {
  * The Message-ID an email notification will carry, `<random@from-domain>` (RFC 5322 §3.6.4),
  * chosen when it is first claimed so it is stored before the message leaves.
  */
-export function emailMessageIdFor(defaultFrom: string): (row: NotificationRow) => string | undefined {
+export function emailMessageIdFor(defaultFrom: string): (row: Pick<NotificationRow, 'channel' | 'options'>) => string | undefined {
   return (row) => {
     if (row.channel !== 'email') return undefined;
     let from = defaultFrom;

@@ -160,13 +160,16 @@ export function createQueue(options: QueueOptions) {
       // instead of on a random page each, so a commit writes a few pages, not one per row.
       const id = randomUUIDv7();
       const params = insertParams(n, id, now());
-      return commit.run(async (q) => {
+      const work = async (q: Queryable): Promise<InsertResult> => {
         const r = await q.run(INSERT, params);
         if (r.changes === 1) return { id, created: true };
         const existing = await findDuplicate(q, n);
         if (existing === undefined) throw Object.assign(new Error('notification insert conflicted with no visible row'), { code: 'queue.insert_conflict' });
         return { id: existing, created: false };
-      });
+      };
+      // PostgreSQL: the INSERT commits on its own (one round trip, not BEGIN/INSERT/COMMIT); after
+      // ON CONFLICT DO NOTHING the row that won is committed, so the lookup that follows sees it.
+      return store.dialect === 'postgres' ? work(store) : commit.run(work);
     },
 
     async get(id: string): Promise<NotificationRow | undefined> {
@@ -199,7 +202,7 @@ export function createQueue(options: QueueOptions) {
       owner: string;
       leaseMs: number;
       slots: Partial<Record<Channel, number>>;
-      messageIdFor?: (row: NotificationRow) => string | undefined;
+      messageIdFor?: (row: Pick<NotificationRow, 'channel' | 'options'>) => string | undefined;
       /** Also look for expired leases (default true); a worker claiming many times a second looks now and then. */
       expired?: boolean;
     }): Promise<ClaimedNotification[]> {
@@ -209,43 +212,45 @@ export function createQueue(options: QueueOptions) {
       // Rides along in the commit of accepts arriving meanwhile (one fsync for both on SQLite).
       return commit.run(async (q) => {
         const lock = skipLocked(q.dialect);
-        const picked: Array<{ id: string; interrupted: boolean }> = [];
+        type Picked = Pick<NotificationRow, 'id' | 'channel' | 'options' | 'smtp_message_id'>;
+        const picked: Array<Picked & { interrupted: boolean }> = [];
+        const columns = 'id, channel, options, smtp_message_id';
         for (const [channel, limit] of wanted) {
           // Two index range scans (status, channel, time): no sort over the whole backlog.
-          const expired = o.expired === false ? [] : await q.all<{ id: string }>(
-            `SELECT id FROM notify_notifications WHERE status = 'processing' AND channel = ? AND lease_until < ? ORDER BY lease_until LIMIT ? ${lock}`,
+          const expired = o.expired === false ? [] : await q.all<Picked>(
+            `SELECT ${columns} FROM notify_notifications WHERE status = 'processing' AND channel = ? AND lease_until < ? ORDER BY lease_until LIMIT ? ${lock}`,
             [channel, at, limit],
           );
-          const due = expired.length >= limit ? [] : await q.all<{ id: string }>(
-            `SELECT id FROM notify_notifications WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? ${lock}`,
+          const due = expired.length >= limit ? [] : await q.all<Picked>(
+            `SELECT ${columns} FROM notify_notifications WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? ${lock}`,
             [channel, at, limit - expired.length],
           );
-          picked.push(...expired.map((r) => ({ id: r.id, interrupted: true })), ...due.map((r) => ({ id: r.id, interrupted: false })));
+          picked.push(...expired.map((r) => ({ ...r, interrupted: true })), ...due.map((r) => ({ ...r, interrupted: false })));
         }
         if (picked.length === 0) return [];
         const ids = picked.map((r) => r.id);
+        // Messages named now (first claim) get their Message-ID in the same UPDATE.
+        const named: Param[] = [];
+        for (const r of picked) {
+          const messageId = r.smtp_message_id === null && o.messageIdFor ? o.messageIdFor(r) : undefined;
+          if (messageId !== undefined) named.push(r.id, messageId);
+        }
+        const setMessageId = named.length ? `, smtp_message_id = COALESCE(smtp_message_id, CASE id ${'WHEN ? THEN ? '.repeat(named.length / 2)}END)` : '';
         // The status check is a CASE on purpose: written as `status = ... OR ...`, SQLite's planner
         // prefers the status index for a dozen ids and walks every pending row (milliseconds per
         // claim with a backlog of thousands); as an expression it looks the ids up by primary key.
         const rows = await q.all<NotificationRow>(
           `UPDATE notify_notifications
-              SET status = 'processing', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
+              SET status = 'processing', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?${setMessageId}
             WHERE id IN (${ids.map(() => '?').join(', ')})
               AND (CASE WHEN status = 'pending' THEN 1 WHEN status = 'processing' AND lease_until < ? THEN 1 ELSE 0 END) = 1
             RETURNING *`,
-          [o.owner, at + o.leaseMs, at, ...ids, at],
+          [o.owner, at + o.leaseMs, at, ...named, ...ids, at],
         );
         const interrupted = new Set(picked.filter((r) => r.interrupted).map((r) => r.id));
         for (const row of rows) {
           if (interrupted.has(row.id)) {
             await insertLog(q, { notificationId: row.id, at, log: { attempt: row.attempts - 1, channel: row.channel, success: false, errorMessage: 'attempt interrupted: the worker holding it stopped' } });
-          }
-          if (row.smtp_message_id === null && o.messageIdFor) {
-            const messageId = o.messageIdFor(row);
-            if (messageId !== undefined) {
-              await q.run('UPDATE notify_notifications SET smtp_message_id = ? WHERE id = ?', [messageId, row.id]);
-              row.smtp_message_id = messageId;
-            }
           }
         }
         rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at);

@@ -38,7 +38,7 @@ export type WorkerOptions = {
   retry?: Partial<Record<Channel, Partial<RetryPolicy>>>;
   random?: () => number;
   /** Names a notification's message at claim time (email: its Message-ID). */
-  messageIdFor?: (row: NotificationRow) => string | undefined;
+  messageIdFor?: (row: Pick<NotificationRow, 'channel' | 'options'>) => string | undefined;
 };
 
 /** Delay before attempt n+1 after attempt n failed: base·2^(n-1), capped, times a jitter factor in [0.5, 1.5). */

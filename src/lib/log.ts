@@ -57,8 +57,46 @@ export class DailyFile extends Writable {
   }
 }
 
-/** Keys whose values never reach a log, wherever they appear. */
-const REDACT = ['password', 'secret', 'secrets', 'authorization', 'auth', 'key', 'privateKey', 'privateKeyPem', 'token', 'serviceKey', '*.password', '*.secret', '*.secrets', '*.authorization', '*.privateKey', '*.privateKeyPem', '*.token', 'headers.authorization', 'headers["x-service-key"]', 'req.headers.authorization', 'req.headers["x-service-key"]'];
+/** Keys whose values never reach a log, at any depth of a logged object (compared in lower case). */
+const SECRET_KEYS = new Set(['password', 'secret', 'secrets', 'authorization', 'privatekey', 'privatekeypem', 'token', 'servicekey', 'x-service-key', 'pass']);
+/** Keys censored only at the top level of a logged object (deeper, `key` and `auth` often name harmless things). */
+const TOP_SECRET_KEYS = new Set(['key', 'auth']);
+const CENSOR = '[redacted]';
+const MAX_DEPTH = 4;
+
+/**
+ * A copy of a logged object with every secret-named value replaced, copying only the objects on
+ * the way to a replaced value; the object itself when there is nothing to hide (the usual case,
+ * so a log line costs one walk over its keys).
+ */
+export function scrubSecrets(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH || Array.isArray(value) || Buffer.isBuffer(value)) return value;
+  if (value instanceof Error) {
+    const own = Object.keys(value);
+    if (own.length === 0) return value;
+    const serialized = pino.stdSerializers.err(value);
+    const scrubbed = scrubSecrets(serialized, depth);
+    return scrubbed === serialized && !own.some((k) => SECRET_KEYS.has(k.toLowerCase())) ? value : scrubbed;
+  }
+  const obj = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const k in obj) {
+    if (!Object.hasOwn(obj, k)) continue;
+    const lower = k.toLowerCase();
+    const v = obj[k];
+    if (v !== undefined && (SECRET_KEYS.has(lower) || (depth === 0 && TOP_SECRET_KEYS.has(lower)))) {
+      out ??= { ...obj };
+      out[k] = CENSOR;
+    } else if (v !== null && typeof v === 'object') {
+      const s = scrubSecrets(v, depth + 1);
+      if (s !== v) {
+        out ??= { ...obj };
+        out[k] = s;
+      }
+    }
+  }
+  return out ?? obj;
+}
 
 export type LogOptions = { dataDir: string; service: string; level: string; stderr?: boolean };
 
@@ -71,7 +109,7 @@ export function createLogger(options: LogOptions): Logger {
     {
       level: options.level === 'silent' ? 'info' : (['trace', 'debug'].includes(options.level) ? options.level : 'info'),
       base: { service: options.service },
-      redact: { paths: REDACT, censor: '[redacted]' },
+      formatters: { log: (obj) => scrubSecrets(obj) as Record<string, unknown> },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     pino.multistream(streams),

@@ -33,7 +33,7 @@ export function createEvents(options: { log: Logger; subscribers: WebhookSubscri
       const at = now();
       const data = ev.data ?? {};
       await q.run('INSERT INTO mail_events (message_id, rcpt, type, at, data) VALUES (?, ?, ?, ?, ?)', [ev.messageId, ev.rcpt ?? null, ev.type, at, JSON.stringify(data)]);
-      if (PUSHED.has(ev.type)) {
+      if (options.subscribers.length > 0 && PUSHED.has(ev.type)) {
         const body = JSON.stringify({
           id: randomUUID(), type: ev.type, queueId: ev.messageId, messageId: ev.headerMessageId ?? null,
           recipient: ev.rcpt ?? undefined, at: new Date(at).toISOString(), data,

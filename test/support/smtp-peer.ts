@@ -76,6 +76,8 @@ export type SmtpPeerOptions = {
   name?: string;
   /** Advertised SIZE limit in bytes; larger messages get 552. */
   size?: number;
+  /** Offer DSN (RFC 3461) in the EHLO reply, so clients send RET/ENVID and NOTIFY/ORCPT (seen in mailParams/rcptParams). Default false. */
+  dsn?: boolean;
   onConnect?: ReplyRule<ConnectContext>;
   onMailFrom?: ReplyRule<MailFromContext>;
   onRcpt?: ReplyRule<RcptContext>;
@@ -229,6 +231,7 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
     logger: false,
     disableReverseLookup: true,
     hideENHANCEDSTATUSCODES: true,
+    hideDSN: options.dsn !== true,
     secure: tlsMode === 'implicit',
     hideSTARTTLS: tlsMode === 'none',
     disabledCommands: [...(tlsMode === 'none' ? ['STARTTLS'] : []), ...(options.auth ? [] : ['AUTH'])],

@@ -1,4 +1,5 @@
 // SMTP client for outbound delivery to one MX host or smart host: RFC 5321 transaction, RFC 3207 STARTTLS (opportunistic per RFC 7435, verified per RFC 8461), RFC 8314 implicit TLS, RFC 4954 AUTH, RFC 3461 DSN parameters; built on nodemailer's SMTPConnection.
+import { isAscii } from 'node:buffer';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -41,8 +42,12 @@ export type Envelope = {
   /** Return path; '' for the null sender of a DSN (MAIL FROM:<>). */
   from: string;
   to: string[];
-  /** RFC 3461 parameters, sent when the server offers DSN. */
-  dsn?: { ret?: 'FULL' | 'HDRS'; envid?: string; notify?: Array<'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY'> };
+  /**
+   * RFC 3461 parameters, sent when the server offers DSN: RET and ENVID on MAIL, NOTIFY and ORCPT on every RCPT of
+   * the transaction (so recipients with different NOTIFY/ORCPT need transactions of their own).
+   * `orcpt` is `addr-type;address` as received, xtext-decoded; nodemailer xtext-encodes it (RFC 3461 §4, §4.2).
+   */
+  dsn?: { ret?: 'FULL' | 'HDRS'; envid?: string; notify?: Array<'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY'>; orcpt?: string };
   /** Declare BODY=8BITMIME (RFC 6152); detected from a Buffer body when not given. */
   eightBitMime?: boolean;
 };
@@ -308,7 +313,7 @@ function wrapSession(conn: SMTPConnection, options: SessionOptions, tlsFallback:
         if (typeof (raw as Readable).destroy === 'function' && !Buffer.isBuffer(raw)) (raw as Readable).destroy();
         return { tls, remote, tlsFallback, reused, recipients: to.map(refusedHere), failure: null };
       }
-      const eightBit = envelope.eightBitMime ?? (Buffer.isBuffer(raw) && raw.some((b) => b >= 0x80));
+      const eightBit = envelope.eightBitMime ?? (Buffer.isBuffer(raw) && !isAscii(raw));
       const { err, value } = await runOperation<SendInfo>(conn, signal, (done) =>
         conn.send(
           {
@@ -316,7 +321,7 @@ function wrapSession(conn: SMTPConnection, options: SessionOptions, tlsFallback:
             to: sendable,
             ...(Buffer.isBuffer(raw) && { size: raw.length }),
             use8BitMime: eightBit,
-            ...(envelope.dsn && { dsn: { ret: envelope.dsn.ret, envid: envelope.dsn.envid, notify: envelope.dsn.notify } }),
+            ...(envelope.dsn && { dsn: { ret: envelope.dsn.ret, envid: envelope.dsn.envid, notify: envelope.dsn.notify, orcpt: envelope.dsn.orcpt } }),
           },
           raw,
           (e, info) => done(e as NodemailerError | null, info as SendInfo | undefined),

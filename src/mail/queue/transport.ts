@@ -7,7 +7,8 @@ import { CAPTURE_MAILBOX, storeInMailbox } from '../mailbox.ts';
 import { resolveRoute, type Route } from '../route/mx.ts';
 import type { DnsResolver } from '../route/resolver.ts';
 import type { AttemptOutcome, ClaimedMessage, ClaimedRecipient } from './queue.ts';
-import type { DeliveryResult } from '../deliver/smtp-client.ts';
+import { fromFailure } from '../deliver/reply.ts';
+import type { DeliverOptions, DeliveryResult, Envelope } from '../deliver/smtp-client.ts';
 import type { SmtpPool } from '../deliver/smtp-pool.ts';
 import { mxAllowed, type MtaSts, type MtaStsPolicy } from '../route/mta-sts.ts';
 
@@ -47,6 +48,40 @@ function reshuffled(route: Route): Route {
 
 const all = (recipients: ClaimedRecipient[], status: AttemptOutcome['status'], code: number, text: string, detail?: Record<string, unknown>): AttemptOutcome[] =>
   recipients.map((r) => ({ rcpt: r.rcpt, status, code, text, detail }));
+
+/** Recipients that go in one transaction, and the RFC 3461 parameters of its MAIL and RCPT commands. */
+type DsnGroup = { recipients: ClaimedRecipient[]; dsn: NonNullable<Envelope['dsn']> };
+
+/**
+ * RFC 3461 parameters passed on to the next hop (§5.2.1: a relaying MTA passes ENVID, RET, NOTIFY and ORCPT on
+ * unchanged). RET and ENVID belong to the message; NOTIFY and ORCPT to each recipient, but the SMTP client puts
+ * one NOTIFY/ORCPT on every RCPT of a transaction, so the recipients are split into one group per distinct
+ * (NOTIFY, ORCPT), in the order they first appear. Recipients with neither (the usual case) stay one transaction.
+ * No ORCPT is added where none was given (§5.2.1 allows it): every such recipient would need its own transaction.
+ */
+function dsnGroups(message: ClaimedMessage, recipients: ClaimedRecipient[]): DsnGroup[] {
+  const perMessage = {
+    ...(message.ret === 'FULL' || message.ret === 'HDRS' ? { ret: message.ret as 'FULL' | 'HDRS' } : {}),
+    ...(message.envId ? { envid: message.envId } : {}),
+  };
+  const groups = new Map<string, DsnGroup>();
+  for (const r of recipients) {
+    const key = JSON.stringify([r.notify?.join(',') ?? '', r.orcpt ?? '']);
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { recipients: [], dsn: { ...perMessage, ...(r.notify?.length ? { notify: r.notify } : {}), ...(r.orcpt ? { orcpt: r.orcpt } : {}) } };
+      groups.set(key, group);
+    }
+    group.recipients.push(r);
+  }
+  return [...groups.values()];
+}
+
+/** Outcomes in the order of the claimed recipients, whatever order the transactions answered in. */
+function inOrder(recipients: ClaimedRecipient[], outcomes: AttemptOutcome[]): AttemptOutcome[] {
+  const byRcpt = new Map(outcomes.map((o) => [o.rcpt, o]));
+  return recipients.map((r) => byRcpt.get(r.rcpt) ?? { rcpt: r.rcpt, status: 'deferred', code: 451, text: '4.4.0 no outcome for this recipient' });
+}
 
 export function createTransport(options: TransportOptions) {
   const { store, log } = options;
@@ -129,8 +164,43 @@ export function createTransport(options: TransportOptions) {
     }));
   }
 
+  type Host = Omit<DeliverOptions, 'envelope' | 'raw'>;
+  /** What one host did with the groups: final outcomes, and the groups left for the next host with their deferral. */
+  type HostAttempt = { settled: AttemptOutcome[]; deferred: AttemptOutcome[]; pending: DsnGroup[] };
+
+  /**
+   * Sends the groups to one host one transaction after another; consecutive deliveries to one host reuse the pool's
+   * connection (RSET-free when the previous transaction completed). A session-level temporary failure gives up this
+   * host for the groups not yet settled: they share that failure and stay pending for the next host (RFC 5321 §5.1),
+   * so an unreachable host costs one attempt, not one per group.
+   */
+  async function toHost(host: Host, message: ClaimedMessage, groups: DsnGroup[], route: string): Promise<HostAttempt> {
+    const settled: AttemptOutcome[] = [];
+    let offersDsn: boolean | undefined;
+    for (let i = 0; i < groups.length;) {
+      // A server without DSN gets no NOTIFY/ORCPT at all (RFC 3461 §5.2.2), so the rest need not be split for it.
+      const batch = offersDsn === false ? groups.slice(i) : [groups[i]];
+      const { ret, envid } = groups[i].dsn;
+      const result = await options.pool.deliver({
+        ...host,
+        envelope: { from: message.mailFrom, to: batch.flatMap((g) => g.recipients.map((r) => r.rcpt)), dsn: batch.length === 1 ? batch[0].dsn : { ret, envid } },
+        raw: message.raw,
+      });
+      offersDsn = result.dsn;
+      const rest = groups.slice(i + batch.length);
+      const failure = result.failure;
+      if (failure !== null && failure.status === 'deferred') {
+        const unsent = rest.flatMap((g) => g.recipients.map((r) => fromFailure(r.rcpt, failure)));
+        return { settled, deferred: toOutcomes({ ...result, recipients: [...result.recipients, ...unsent] }, route), pending: groups.slice(i) };
+      }
+      settled.push(...toOutcomes(result, route));
+      i += batch.length;
+    }
+    return { settled, deferred: [], pending: [] };
+  }
+
   async function viaRelay(message: ClaimedMessage, recipients: ClaimedRecipient[], relay: RelayRoute): Promise<AttemptOutcome[]> {
-    const result = await options.pool.deliver({
+    const sent = await toHost({
       host: relay.host,
       address: relay.host,
       port: relay.port,
@@ -139,10 +209,8 @@ export function createTransport(options: TransportOptions) {
       ...(relay.user ? { auth: { user: relay.user, pass: relay.password ?? '' } } : {}),
       ...(relay.tls === 'implicit' ? { implicitTls: true } : {}),
       ...(options.ca ? { ca: options.ca } : {}),
-      envelope: { from: message.mailFrom, to: recipients.map((r) => r.rcpt), dsn: dsnParams(message, recipients) },
-      raw: message.raw,
-    } as Parameters<SmtpPool['deliver']>[0]);
-    return toOutcomes(result, `relay:${relay.host}:${relay.port}`);
+    } as Host, message, dsnGroups(message, recipients), `relay:${relay.host}:${relay.port}`);
+    return inOrder(recipients, [...sent.settled, ...sent.deferred]);
   }
 
   async function viaMx(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): Promise<AttemptOutcome[]> {
@@ -150,42 +218,33 @@ export function createTransport(options: TransportOptions) {
     if (route.kind === 'permanent') return all(recipients, 'failed', 550, `5.1.2 ${route.reason}`, { route: 'mx', domain });
     if (route.kind === 'temporary') return all(recipients, 'deferred', 451, `4.4.3 ${route.reason}`, { route: 'mx', domain });
     const policy = await policyFor(domain);
+    const settled: AttemptOutcome[] = [];
     let last: AttemptOutcome[] | undefined;
-    let pending = recipients;
+    let pending = dsnGroups(message, recipients);
+    const pendingRecipients = () => pending.flatMap((g) => g.recipients);
     for (const host of route.hosts) {
       if (policy && policy.mode === 'enforce' && !mxAllowed(policy, host.host)) {
-        last = all(pending, 'deferred', 451, `4.7.5 MX ${host.host} is not allowed by the MTA-STS policy of ${domain}`, { route: 'mx', mx: host.host, mtaSts: 'enforce' });
+        last = all(pendingRecipients(), 'deferred', 451, `4.7.5 MX ${host.host} is not allowed by the MTA-STS policy of ${domain}`, { route: 'mx', mx: host.host, mtaSts: 'enforce' });
         continue;
       }
       for (const address of host.addresses) {
-        const result = await options.pool.deliver({
+        const sent = await toHost({
           host: host.host,
           address,
           port: options.mxPort,
           heloName: options.hostname,
           tls: policy?.mode === 'enforce' ? 'required-verified' : 'opportunistic',
           ...(options.ca ? { ca: options.ca } : {}),
-          envelope: { from: message.mailFrom, to: pending.map((r) => r.rcpt), dsn: dsnParams(message, pending) },
-          raw: message.raw,
-        });
-        const outcomes = toOutcomes(result, 'mx');
-        if (policy) for (const o of outcomes) o.detail = { ...o.detail, mtaSts: policy.mode };
-        // A session-level temporary failure defers every recipient: try the next address / MX host (RFC 5321 §5.1).
-        if (!result.failure || result.failure.status !== 'deferred') return outcomes;
-        last = outcomes;
+        }, message, pending, 'mx');
+        if (policy) for (const o of [...sent.settled, ...sent.deferred]) o.detail = { ...o.detail, mtaSts: policy.mode };
+        settled.push(...sent.settled);
+        // A session-level temporary failure defers the recipients not yet settled: try the next address / MX host (RFC 5321 §5.1).
+        if (sent.pending.length === 0) return inOrder(recipients, settled);
+        pending = sent.pending;
+        last = sent.deferred;
       }
     }
-    return last ?? all(recipients, 'deferred', 451, `4.4.4 no MX host of ${domain} could be reached`, { route: 'mx' });
-  }
-
-  /** RFC 3461 parameters passed on to the next hop; NOTIFY is per envelope here, taken from the first recipient that has one. */
-  function dsnParams(message: ClaimedMessage, recipients: ClaimedRecipient[]) {
-    const notify = recipients.find((r) => r.notify)?.notify;
-    return {
-      ...(message.ret === 'FULL' || message.ret === 'HDRS' ? { ret: message.ret as 'FULL' | 'HDRS' } : {}),
-      ...(message.envId ? { envid: message.envId } : {}),
-      ...(notify ? { notify } : {}),
-    };
+    return inOrder(recipients, [...settled, ...(last ?? all(pendingRecipients(), 'deferred', 451, `4.4.4 no MX host of ${domain} could be reached`, { route: 'mx' }))]);
   }
 
   return async function deliverGroup(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): Promise<AttemptOutcome[]> {

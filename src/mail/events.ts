@@ -5,7 +5,9 @@ import type { Logger } from '../lib/log.ts';
 
 export type MailEventType =
   | 'received' | 'queued' | 'signed' | 'attempt' | 'delivered' | 'deferred' | 'failed' | 'expired'
-  | 'dsn_sent' | 'delay_notice' | 'captured' | 'cancelled' | 'retry';
+  | 'dsn_sent' | 'delay_notice' | 'captured' | 'cancelled' | 'retry'
+  /** A remote MTA reported the recipient failed after accepting the message (RFC 3464 DSN, src/mail/bounces.ts). */
+  | 'bounced';
 
 export type MailEvent = {
   type: MailEventType;
@@ -22,7 +24,7 @@ const QUIET = new Set<MailEventType>(['received', 'signed', 'attempt']);
 export type WebhookSubscriber = { url: string; secret: string };
 
 /** Events subscribers are told about; `received`/`signed` stay in the timeline only. */
-const PUSHED = new Set<MailEventType>(['queued', 'attempt', 'delivered', 'deferred', 'failed', 'expired', 'dsn_sent', 'delay_notice', 'captured', 'cancelled']);
+const PUSHED = new Set<MailEventType>(['queued', 'attempt', 'delivered', 'deferred', 'failed', 'expired', 'dsn_sent', 'delay_notice', 'captured', 'cancelled', 'bounced']);
 
 export function createEvents(options: { log: Logger; subscribers: WebhookSubscriber[]; now?: () => number }) {
   const now = options.now ?? Date.now;

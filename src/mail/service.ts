@@ -77,7 +77,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
   const mtaSts = createMtaSts({ resolver, cache: createMemoryMtaStsCache(), now: Date.now, https: options.extraCa || options.mtaStsPort ? { ca: options.extraCa, port: options.mtaStsPort } : undefined });
   const transport = createTransport({
     ca: options.extraCa, store, log, mode: mc.delivery, hostname: mc.hostname, resolver, mxPort: mc.mxPort, pool, mtaSts,
-    relay: mc.relay, relayRoutes: mc.relayRoutes,
+    relay: mc.relay, relayRoutes: mc.relayRoutes, events,
   });
 
   const servers: Array<{ kind: ListenerKind; server: SMTPServer }> = [];

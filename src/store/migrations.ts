@@ -257,4 +257,17 @@ export const migrations: Migration[] = [
     name: 'auth-002-once',
     sql: `CREATE TABLE auth_once (kind TEXT NOT NULL, user_id TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (kind, user_id));`,
   },
+  {
+    // Addresses that hard-bounced (RFC 3464 DSN with a 5.x.x status) or were added by hand: deliveries to them fail at once.
+    // env_id is indexed for matching a DSN's Original-Envelope-Id (RFC 3464 §2.2.1) to the message it reports on.
+    name: 'mail-004-suppressions',
+    sql: () => `
+      CREATE TABLE mail_suppressions (
+        address TEXT PRIMARY KEY,
+        reason TEXT,
+        source_message_id TEXT,
+        created_at BIGINT
+      );
+      CREATE INDEX mail_messages_env_id ON mail_messages (env_id);`,
+  },
 ];

@@ -17,6 +17,7 @@ import { createAddressFinder, mtaStsPolicy, type ServerAddresses } from './dns.t
 import { syncDomainPrincipals } from './principals.ts';
 import { principalRoutes } from './routes-principal.ts';
 import { dkimRoutes } from './routes-dkim.ts';
+import { suppressionRoutes } from './routes-suppressions.ts';
 import { capturedRoutes, dnsRoutes, logRoutes, queueRoutes, reloadRoutes, securityRoutes } from './routes-ops.ts';
 
 export type AdminOptions = {
@@ -105,6 +106,7 @@ export function createAdminApp(options: AdminOptions): Hono<Env> {
   app.route('/api/security', securityRoutes(deps));
   app.route('/api/reload', reloadRoutes(deps));
   app.route('/api/captured', capturedRoutes(deps));
+  app.route('/api/suppressions', suppressionRoutes(deps));
   return app;
 }
 

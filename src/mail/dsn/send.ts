@@ -47,6 +47,8 @@ export function statusFor(action: DsnAction, outcome: Settled['outcome'], expire
 export function actionFor(s: Settled): DsnAction | null {
   const notify = s.claimed.notify;
   if (notify?.includes('NEVER')) return null;
+  // A suppressed address fails without an attempt, and the sender is not told again: the earlier hard bounce is why.
+  if (s.outcome.detail?.suppressed === true) return null;
   if (s.state === 'failed' || s.state === 'expired') return !notify || notify.includes('FAILURE') ? 'failed' : null;
   if (s.state === 'deferred') return s.delayNotice && (!notify || notify.includes('DELAY')) ? 'delayed' : null;
   if (s.state === 'delivered' && notify?.includes('SUCCESS')) {

@@ -11,6 +11,8 @@ import { fromFailure } from '../deliver/reply.ts';
 import type { DeliverOptions, DeliveryResult, Envelope } from '../deliver/smtp-client.ts';
 import type { SmtpPool } from '../deliver/smtp-pool.ts';
 import { mxAllowed, type MtaSts, type MtaStsPolicy } from '../route/mta-sts.ts';
+import { createEvents, type Events } from '../events.ts';
+import { createBounceMatcher, suppressedAmong, suppressedReply } from '../bounces.ts';
 
 export type TransportOptions = {
   store: Store;
@@ -27,6 +29,8 @@ export type TransportOptions = {
   ca?: string[];
   /** How long a resolved route (MX hosts and addresses, or a permanent "no mail here") is reused; 0 turns the cache off. Default 60 s. */
   routeCacheMs?: number;
+  /** Records `bounced` events for DSNs delivered locally (src/mail/bounces.ts); without it they reach the timeline but no webhook. */
+  events?: Events;
   now?: () => number;
 };
 
@@ -89,6 +93,7 @@ export function createTransport(options: TransportOptions) {
   const routeTtl = options.routeCacheMs ?? 60_000;
   // Deliveries to one domain share one DNS resolution: concurrent ones wait for the same lookup, later ones reuse it for a while.
   const routes = new Map<string, { until: number; route: Promise<Route> }>();
+  const matchBounce = createBounceMatcher({ events: options.events ?? createEvents({ log, subscribers: [] }), log, now });
 
   function routeFor(domain: string): Promise<Route> {
     const t = now();
@@ -138,6 +143,8 @@ export function createTransport(options: TransportOptions) {
         await storeInMailbox(q, { mailbox: owner, queueId: message.id, mailFrom: message.mailFrom, rcpt: r.rcpt, raw: message.raw });
         out.push({ rcpt: r.rcpt, status: 'delivered', code: 250, text: `2.0.0 delivered to mailbox ${owner}`, detail: { route: 'local', mailbox: owner } });
       }
+      // A DSN answering one of our messages (RFC 3464) is stored as above, and reported on the original's timeline.
+      if (out.some((o) => o.status === 'delivered')) await matchBounce(q, message);
     });
     return out;
   }
@@ -247,7 +254,7 @@ export function createTransport(options: TransportOptions) {
     return inOrder(recipients, [...settled, ...(last ?? all(pendingRecipients(), 'deferred', 451, `4.4.4 no MX host of ${domain} could be reached`, { route: 'mx' }))]);
   }
 
-  return async function deliverGroup(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): Promise<AttemptOutcome[]> {
+  async function dispatch(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): Promise<AttemptOutcome[]> {
     if (await isLocalDomain(store, domain)) return deliverLocal(message, recipients);
     if (options.mode === 'capture') return capture(message, recipients);
     const relay = options.relayRoutes[domain] ?? options.relay;
@@ -258,5 +265,18 @@ export function createTransport(options: TransportOptions) {
       log.warn({ err, queueId: message.id, domain }, 'delivery.error');
       return all(recipients, 'deferred', 451, `4.4.0 ${(err as Error).message}`);
     }
+  }
+
+  return async function deliverGroup(message: ClaimedMessage, domain: string, recipients: ClaimedRecipient[]): Promise<AttemptOutcome[]> {
+    // Suppressed addresses (a hard bounce, or listed by hand) fail without an attempt; the rest go on.
+    const suppressed = await suppressedAmong(store, recipients.map((r) => r.rcpt));
+    if (suppressed.size === 0) return dispatch(message, domain, recipients);
+    const rest = recipients.filter((r) => !suppressed.has(r.rcpt.toLowerCase()));
+    const outcomes = rest.length ? await dispatch(message, domain, rest) : [];
+    for (const r of recipients) {
+      const s = suppressed.get(r.rcpt.toLowerCase());
+      if (s) outcomes.push({ rcpt: r.rcpt, status: 'failed', code: 550, text: suppressedReply(s), detail: { route: 'suppressed', suppressed: true } });
+    }
+    return inOrder(recipients, outcomes);
   };
 }

@@ -1,21 +1,27 @@
-// Benchmark: SMTP relay throughput (RFC 5321) of the mail server, both DKIM signatures on (RFC 6376, RFC 8463), side by side with a throwaway Postfix relay, both loaded by Postfix's smtp-source and delivering to smtp-sink.
+// Benchmark: SMTP relay throughput (RFC 5321) of the mail server, both DKIM signatures on (RFC 6376, RFC 8463), side by side with a throwaway Postfix relay, unsigned and signed by OpenDKIM, all loaded by Postfix's smtp-source and delivering to smtp-sink.
 //
-// Usage (as root, Debian's postfix installed):
-//   node bench/smtp-relay.ts [--messages 5000] [--sessions 20] [--size 4096] [--rounds 1] [--per-domain 20] [--profile] [--no-postfix]
+// Usage (as root, Debian's postfix installed; opendkim and opendkim-tools for the third row):
+//   node bench/smtp-relay.ts [--messages 5000] [--sessions 20] [--size 4096] [--rounds 1] [--per-domain 20] [--profile] [--no-postfix] [--no-opendkim]
 //
-// For each round, the mail server (bench/mail-server.ts, its own process, SQLite queue synced before every 250)
-// and then Postfix get the same load: `smtp-source -d -s <sessions> -m <messages> -l <size>` on their SMTP port,
-// relayed to their own `smtp-sink`. Printed per system: accepted/s (smtp-source start to exit), delivered/s (start
-// to the sink's last message), accept-to-delivered latency p50/p99 (ours: received and delivered events in the
-// store; Postfix: delay= of its status=sent log lines) and peak RSS (ours: VmHWM; Postfix: the largest sum of RSS
-// over its processes, sampled every 100 ms). --profile runs the mail server under --cpu-prof and prints where its
-// CPU time went.
+// For each round, the mail server (bench/mail-server.ts, its own process, SQLite queue synced before every 250),
+// then Postfix, then Postfix with OpenDKIM as its milter (test/support/opendkim.ts: an RSA-2048 and an Ed25519
+// signature on every message, like ours; Debian's opendkim 2.11.0~beta2 signs with one algorithm per process, so
+// two opendkim processes chained as smtpd_milters, milter_default_action = tempfail so that nothing passes
+// unsigned) get the same load: `smtp-source -d -s <sessions> -m <messages> -l <size>` on their SMTP port, relayed
+// to their own `smtp-sink`. Printed per system: accepted/s (smtp-source start to exit), delivered/s (start to the
+// sink's last message), accept-to-delivered latency p50/p99 (ours: received and delivered events in the store;
+// Postfix: delay= of its status=sent log lines), peak RSS (ours: VmHWM; Postfix: the largest sum of RSS over its
+// processes and opendkim's, sampled every 100 ms) and the CPU time used from the start of the load to the last
+// delivery (utime + stime; Postfix: its master, live daemons and the daemons they reaped, plus opendkim).
+// --profile runs the mail server under --cpu-prof and prints where its CPU time went.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startDnsZone } from '../test/support/dns-zone.ts';
+import { opendkimInstalled, startOpendkim } from '../test/support/opendkim.ts';
+import type { OpendkimInstance } from '../test/support/opendkim.ts';
 import { startPostfix } from '../test/support/postfix.ts';
 import { freePort, makeTempDir } from '../test/support/tmp.ts';
 import { openSqlite } from '../src/store/sqlite.ts';
@@ -29,6 +35,7 @@ const { values: args } = parseArgs({
     'per-domain': { type: 'string', default: '20' },
     profile: { type: 'boolean', default: false },
     'no-postfix': { type: 'boolean', default: false },
+    'no-opendkim': { type: 'boolean', default: false },
   },
 });
 const MESSAGES = Number(args.messages);
@@ -102,10 +109,12 @@ function procStatus(pid: number, field: string): number {
   }
 }
 
-function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number, withChildren = false): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, clock ticks (USER_HZ = 100)
+    // utime + stime (+ cutime + cstime: children it has reaped), clock ticks (USER_HZ = 100)
+    const ticks = Number(fields[11]) + Number(fields[12]) + (withChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+    return ticks / 100;
   } catch {
     return NaN;
   }
@@ -130,6 +139,15 @@ function descendants(root: number): number[] {
   };
   walk(root);
   return out;
+}
+
+/**
+ * CPU seconds of a process tree so far: every live process's own time plus what it has reaped
+ * (Postfix's master reaps its daemons when they exit after max_use/max_idle). A process gone since
+ * the last sample is counted in its parent's cutime/cstime, so differences of two samples hold.
+ */
+function treeCpuSeconds(root: number): number {
+  return descendants(root).reduce((sum, pid) => sum + (cpuSeconds(pid, true) || 0), 0);
 }
 
 async function runMana(profileDir: string | undefined): Promise<Figures> {
@@ -173,23 +191,42 @@ async function runMana(profileDir: string | undefined): Promise<Figures> {
   }
 }
 
-async function runPostfix(): Promise<Figures> {
+/** Postfix as a relay; with `opendkim`, every message signed by OpenDKIM (RSA-2048 + Ed25519) as a milter. */
+async function runPostfix(withOpendkim: boolean): Promise<Figures> {
   const sink = await startSink();
-  const postfix = await startPostfix({ mode: 'relay', relayhost: `127.0.0.1:${sink.port}` });
-  let peak = 0;
+  let opendkim: OpendkimInstance | undefined;
+  let postfix: Awaited<ReturnType<typeof startPostfix>> | undefined;
   let sampling = true;
-  const masterPid = Number(readFileSync(join(postfix.dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
-  const sampler = (async () => {
-    while (sampling) {
-      const rss = descendants(masterPid).reduce((sum, pid) => sum + procStatus(pid, 'VmRSS'), 0);
-      peak = Math.max(peak, rss);
-      await sleep(100);
-    }
-  })();
+  let sampler: Promise<void> = Promise.resolve();
   try {
+    const main: Record<string, string> = {};
+    if (withOpendkim) {
+      opendkim = await startOpendkim({ domain: 'mana.test' }); // From: <bench@mana.test>, as smtp-source writes it
+      Object.assign(main, {
+        smtpd_milters: opendkim.milters,
+        non_smtpd_milters: opendkim.milters,
+        milter_protocol: '6',
+        // A milter that fails or times out temp-fails the message: nothing is relayed unsigned.
+        milter_default_action: 'tempfail',
+      });
+    }
+    postfix = await startPostfix({ mode: 'relay', relayhost: `127.0.0.1:${sink.port}`, main });
+    const masterPid = Number(readFileSync(join(postfix.dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
+    const opendkimPids = opendkim?.processes.map((p) => p.pid) ?? [];
+    const cpuNow = () => treeCpuSeconds(masterPid) + opendkimPids.reduce((sum, pid) => sum + cpuSeconds(pid, true), 0);
+    let peak = 0;
+    sampler = (async () => {
+      while (sampling) {
+        const rss = [...descendants(masterPid), ...opendkimPids].reduce((sum, pid) => sum + procStatus(pid, 'VmRSS'), 0);
+        peak = Math.max(peak, rss);
+        await sleep(100);
+      }
+    })();
+    const cpuBefore = cpuNow();
     const started = performance.now();
     const acceptMs = await runSource(postfix.port, 'bench@mana.test', 'rcpt@sink.example');
     const doneAt = await waitForCount(sink.count, MESSAGES, 300_000);
+    const cpuS = cpuNow() - cpuBefore;
     sampling = false;
     await sampler;
     await postfix.waitForLog(new RegExp(`(status=sent[\\s\\S]*){${Math.min(MESSAGES, 1)}}`), 10_000);
@@ -200,10 +237,13 @@ async function runPostfix(): Promise<Figures> {
       p50: percentile(delays, 50),
       p99: percentile(delays, 99),
       rssMb: peak / 1024,
+      cpuS,
     };
   } finally {
     sampling = false;
-    await postfix.stop();
+    await sampler;
+    await postfix?.stop();
+    await opendkim?.stop();
     await sink.stop();
   }
 }
@@ -236,33 +276,63 @@ function summarizeProfile(dir: string): string {
   }
   const fmt = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([k, us]) => `  ${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`).join('\n');
-  return `CPU profile of the mail server (${(total / 1e6).toFixed(1)} s sampled), self time:\nby area:\n${fmt(byArea, 15)}\nby function:\n${fmt(byFunction, 25)}`;
+  return `CPU profile of the mail server (${(total / 1e6).toFixed(1)} s sampled), self time:\nby area:\n${fmt(byArea, 15)}\nby function:\n${fmt(byFunction, Number(process.env.BENCH_PROFILE_TOP ?? 25))}`;
 }
+
+const NAME_WIDTH = 44; // 'postfix 3 + opendkim (rsa+ed25519) (round 9)'
 
 function row(name: string, f: Figures): string {
-  return `${name.padEnd(30)} ${f.accepted.toFixed(0).padStart(10)} ${f.delivered.toFixed(0).padStart(12)} ${f.p50.toFixed(0).padStart(9)} ${f.p99.toFixed(0).padStart(9)} ${f.rssMb.toFixed(0).padStart(9)}${f.cpuS !== undefined ? `   ${f.cpuS.toFixed(1)} s CPU` : ''}`;
+  const cpu = f.cpuS !== undefined ? `   ${f.cpuS.toFixed(1)} s CPU, ${((f.cpuS / MESSAGES) * 1000).toFixed(2)} ms/msg` : '';
+  return `${name.padEnd(NAME_WIDTH)} ${f.accepted.toFixed(0).padStart(10)} ${f.delivered.toFixed(0).padStart(12)} ${f.p50.toFixed(0).padStart(9)} ${f.p99.toFixed(0).padStart(9)} ${f.rssMb.toFixed(0).padStart(9)}${cpu}`;
 }
 
-const header = `${'system'.padEnd(30)} ${'accepted/s'.padStart(10)} ${'delivered/s'.padStart(12)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'peak MB'.padStart(9)}`;
+/** `ratio delivered/s mana : postfix = 1.60, mana : postfix+opendkim = 3.10; CPU per message ...` */
+function ratios(m: Figures, p: Figures | undefined, d: Figures | undefined): string {
+  const pairs: [string, Figures][] = [];
+  if (p) pairs.push(['postfix', p]);
+  if (d) pairs.push(['postfix+opendkim', d]);
+  if (!pairs.length) return '';
+  const delivered = pairs.map(([name, f]) => `mana : ${name} = ${(m.delivered / f.delivered).toFixed(2)}`).join(', ');
+  const cpu = pairs.map(([name, f]) => `mana : ${name} = ${(m.cpuS! / f.cpuS!).toFixed(2)}`).join(', ');
+  return `ratio delivered/s ${delivered}\nratio CPU per message ${cpu}\n`;
+}
+
+const DKIM_LABEL = 'postfix 3 + opendkim (rsa+ed25519)';
+const header = `${'system'.padEnd(NAME_WIDTH)} ${'accepted/s'.padStart(10)} ${'delivered/s'.padStart(12)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'peak MB'.padStart(9)}`;
 process.stdout.write(`smtp-source -d -s ${SESSIONS} -m ${MESSAGES} -l ${SIZE} -> relay -> smtp-sink; ${ROUNDS} round(s); mail server per-domain concurrency ${args['per-domain']}\n`);
+let withOpendkim = !args['no-postfix'] && !args['no-opendkim'];
+if (withOpendkim && !opendkimInstalled()) {
+  withOpendkim = false;
+  process.stdout.write(`${DKIM_LABEL}: row skipped, /usr/sbin/opendkim not found (install: apt-get install -y opendkim opendkim-tools; --no-opendkim skips it)\n`);
+}
 const ours: Figures[] = [];
 const theirs: Figures[] = [];
+const signed: Figures[] = [];
 const profileDir = args.profile ? (await makeTempDir('bench-prof')).path : undefined;
 for (let round = 1; round <= ROUNDS; round++) {
   const m = await runMana(round === 1 ? profileDir : undefined);
   ours.push(m);
   process.stdout.write(`${header}\n${row(`mana (round ${round})`, m)}\n`);
+  let p: Figures | undefined;
+  let d: Figures | undefined;
   if (!args['no-postfix']) {
-    const p = await runPostfix();
+    p = await runPostfix(false);
     theirs.push(p);
     process.stdout.write(`${row(`postfix 3 relay (round ${round})`, p)}\n`);
-    process.stdout.write(`ratio delivered/s mana : postfix = ${(m.delivered / p.delivered).toFixed(2)}\n`);
   }
+  if (withOpendkim) {
+    d = await runPostfix(true);
+    signed.push(d);
+    process.stdout.write(`${row(`${DKIM_LABEL} (round ${round})`, d)}\n`);
+  }
+  process.stdout.write(ratios(m, p, d));
 }
 if (ROUNDS > 1) {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const med = (fs: Figures[]): Figures => ({ accepted: median(fs.map((f) => f.accepted)), delivered: median(fs.map((f) => f.delivered)), p50: median(fs.map((f) => f.p50)), p99: median(fs.map((f) => f.p99)), rssMb: median(fs.map((f) => f.rssMb)) });
+  const med = (fs: Figures[]): Figures => ({ accepted: median(fs.map((f) => f.accepted)), delivered: median(fs.map((f) => f.delivered)), p50: median(fs.map((f) => f.p50)), p99: median(fs.map((f) => f.p99)), rssMb: median(fs.map((f) => f.rssMb)), cpuS: median(fs.map((f) => f.cpuS!)) });
   process.stdout.write(`\nmedians of ${ROUNDS} rounds\n${header}\n${row('mana', med(ours))}\n`);
-  if (theirs.length) process.stdout.write(`${row('postfix 3 relay', med(theirs))}\nratio delivered/s ${(med(ours).delivered / med(theirs).delivered).toFixed(2)}\n`);
+  if (theirs.length) process.stdout.write(`${row('postfix 3 relay', med(theirs))}\n`);
+  if (signed.length) process.stdout.write(`${row(DKIM_LABEL, med(signed))}\n`);
+  process.stdout.write(ratios(med(ours), theirs.length ? med(theirs) : undefined, signed.length ? med(signed) : undefined));
 }
 if (profileDir) process.stdout.write(`\n${summarizeProfile(profileDir)}\n`);

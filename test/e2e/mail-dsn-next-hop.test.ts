@@ -1,7 +1,7 @@
 // Whole path: RFC 3461 parameters relayed to the next hop (MX or smart host) per recipient: NOTIFY and ORCPT on each RCPT, RET and ENVID on each MAIL (RFC 3461 §4, §5.2.1).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:tls';
+import { openSession } from '../support/raw-smtp.ts';
 import { startSmtpPeer, type ReceivedMessage, type SmtpPeer } from '../support/smtp-peer.ts';
 import { DOMAIN, message, startMailHarness, waitUntil, type MailHarness } from './mail-harness.ts';
 
@@ -13,61 +13,20 @@ const PASSWORD = 'alice-secret-dsn-hop';
  * can carry different NOTIFY/ORCPT on each RCPT, which nodemailer's client cannot express. Resolves with the final reply.
  */
 async function submitRaw(options: { port: number; user: string; pass: string; mail: string; rcpts: string[]; raw: string }): Promise<string> {
-  const socket = connect({ host: '127.0.0.1', port: options.port, rejectUnauthorized: false });
-  socket.setEncoding('latin1');
-  socket.setTimeout(10_000, () => socket.destroy(new Error('submission timed out')));
-  const ready: string[] = [];
-  const waiting: Array<{ resolve: (reply: string) => void; reject: (err: Error) => void }> = [];
-  let failed: Error | undefined;
-  let buffer = '';
-  let lines: string[] = [];
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let i = buffer.indexOf('\r\n'); i >= 0; i = buffer.indexOf('\r\n')) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      lines.push(line);
-      // RFC 5321 §4.2.1: the last line of a reply has a space (or nothing) after the code.
-      if (!/^\d{3}(?: |$)/.test(line)) continue;
-      const reply = lines.join('\n');
-      lines = [];
-      const w = waiting.shift();
-      if (w) w.resolve(reply);
-      else ready.push(reply);
-    }
-  });
-  const fail = (err: Error) => {
-    failed ??= err;
-    for (const w of waiting.splice(0)) w.reject(err);
-  };
-  socket.on('error', fail);
-  socket.on('close', () => fail(new Error('submission connection closed')));
-  const reply = () =>
-    new Promise<string>((resolve, reject) => {
-      const r = ready.shift();
-      if (r !== undefined) resolve(r);
-      else if (failed) reject(failed);
-      else waiting.push({ resolve, reject });
-    });
-  const command = async (line: string, expect: RegExp) => {
-    socket.write(`${line}\r\n`);
-    const r = await reply();
-    if (!expect.test(r)) throw new Error(`${line.split(' ')[0]}: unexpected reply ${JSON.stringify(r)}`);
-    return r;
-  };
+  const s = await openSession({ port: options.port, tls: true });
   try {
-    const greeting = await reply();
-    assert.match(greeting, /^220/);
-    const ehlo = await command('EHLO client.test', /^250/);
+    assert.match(await s.reply(), /^220/);
+    const ehlo = await s.command('EHLO client.test', /^250/);
     assert.match(ehlo, /^250[ -]DSN$/m, 'the submission listener offers DSN');
-    await command(`AUTH PLAIN ${Buffer.from(`\0${options.user}\0${options.pass}`).toString('base64')}`, /^235/);
-    await command(options.mail, /^250/);
-    for (const rcpt of options.rcpts) await command(rcpt, /^250/);
-    await command('DATA', /^354/);
+    await s.command(`AUTH PLAIN ${Buffer.from(`\0${options.user}\0${options.pass}`).toString('base64')}`, /^235/);
+    await s.command(options.mail, /^250/);
+    for (const rcpt of options.rcpts) await s.command(rcpt, /^250/);
+    await s.command('DATA', /^354/);
     const body = options.raw.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    return await command(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.`, /^250/);
+    return await s.command(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.`, /^250/);
   } finally {
-    socket.end('QUIT\r\n');
+    await s.write('QUIT\r\n').catch(() => {});
+    s.destroy();
   }
 }
 

@@ -52,6 +52,19 @@ function readStream(stream: SMTPServerDataStream): Promise<Buffer> {
   });
 }
 
+/** A CR not followed by LF, or an LF not preceded by CR, and where it is (the first of either kind). */
+export type BareLineBreak = { char: 'CR' | 'LF'; offset: number };
+
+/** The first bare CR or bare LF in `raw`, or undefined when every line break is CRLF (RFC 5321 §2.3.8). */
+export function findBareLineBreak(raw: Buffer): BareLineBreak | undefined {
+  let lf = raw.indexOf(0x0a);
+  while (lf > 0 && raw[lf - 1] === 0x0d) lf = raw.indexOf(0x0a, lf + 1);
+  let cr = raw.indexOf(0x0d);
+  while (cr !== -1 && raw[cr + 1] === 0x0a) cr = raw.indexOf(0x0d, cr + 1);
+  if (lf === -1 && cr === -1) return undefined;
+  return cr === -1 || (lf !== -1 && lf < cr) ? { char: 'LF', offset: lf } : { char: 'CR', offset: cr };
+}
+
 export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SMTPServer {
   patchSmtpServer();
   const { store, log } = options;
@@ -147,6 +160,15 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
       try {
         let raw = await readStream(stream);
         if (stream.sizeExceeded) return callback(reply(552, `5.3.4 Message exceeds the maximum size of ${options.maxMessageSize} bytes`));
+        // SMTP smuggling (CVE-2023-51764/51765/51766): smtp-server ends DATA only at CRLF.CRLF (RFC 5321 §4.1.1.4), but a
+        // bare CR or LF (RFC 5321 §2.3.8: "CR and LF MUST only occur together as CRLF") is where a fake end of data hides,
+        // for a later hop or reader that takes it for a line end. The whole message is refused, on every listener, like
+        // Postfix's `smtpd_forbid_bare_newline = reject` (with bare CR too); our clients (nodemailer, swaks) send CRLF only.
+        const bare = findBareLineBreak(raw);
+        if (bare) {
+          log.info({ cid: session.id, ip: session.remoteAddress, listener: kind, char: bare.char, offset: bare.offset }, 'smtp.bare_line_break');
+          return callback(reply(554, `5.5.2 Message refused: bare <${bare.char}> at byte ${bare.offset} of the data; end every line with <CR><LF> (RFC 5321 section 2.3.8)`));
+        }
         const envelope = session.envelope as SMTPServerSession['envelope'] & { dsn?: { ret?: string; envid?: string } };
         const mailFrom = envelope.mailFrom ? envelope.mailFrom.address.toLowerCase() : '';
         const senderDomain = fromDomain(raw) ?? (mailFrom ? domainOf(mailFrom) : options.hostname);

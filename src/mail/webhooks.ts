@@ -12,14 +12,37 @@ export function signBody(body: string, secret: string): string {
 
 const MAX_AGE_MS = 24 * 3600_000;
 
-export function startWebhookSender(options: { store: Store; log: Logger; subscribers: WebhookSubscriber[]; intervalMs?: number; timeoutMs?: number }) {
+type OutboxRow = { id: number; url: string; body: string; attempts: number; created_at: number };
+/** A row to try again at `at`; `failed` counts an attempt (the others of its message only wait). */
+type Retry = { id: number; at: number; failed: boolean };
+
+/** The queue id an event is about, so one message's events go out in order; undefined for a body we cannot read. */
+function queueIdOf(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { queueId?: unknown }).queueId;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Posts the outbox. Each subscriber gets up to `concurrency` requests at a time; the events of one
+ * message go out one after another in the order they were recorded (a subscriber never sees
+ * `delivered` before that message's `queued`). Sent and dropped rows are deleted in one statement
+ * per batch, so a busy server does not pay a commit per event.
+ */
+export function startWebhookSender(options: { store: Store; log: Logger; subscribers: WebhookSubscriber[]; intervalMs?: number; timeoutMs?: number; concurrency?: number; batch?: number }) {
   const { store, log } = options;
+  const concurrency = options.concurrency ?? 16;
+  const batch = options.batch ?? 500;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
 
-  async function sendOne(row: { id: number; url: string; body: string; attempts: number; created_at: number }): Promise<void> {
+  /** POSTs one event; true when it is done with (sent, or dropped for good), false to retry later. */
+  async function post(row: OutboxRow): Promise<boolean> {
     const secret = options.subscribers.find((s) => s.url === row.url)?.secret;
     let ok = false;
     let error = '';
@@ -38,15 +61,38 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
         error = (err as Error).message;
       }
     } else error = 'no longer subscribed';
-    const now = Date.now();
-    if (ok || secret === undefined || now - Number(row.created_at) > MAX_AGE_MS) {
+    if (ok || secret === undefined || Date.now() - Number(row.created_at) > MAX_AGE_MS) {
       if (!ok) log.warn({ url: row.url, error }, 'webhook.dropped');
-      await store.run('DELETE FROM mail_webhook_outbox WHERE id = ?', [row.id]);
-    } else {
-      const delay = Math.min(3600_000, 2000 * 2 ** row.attempts);
-      await store.run('UPDATE mail_webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL WHERE id = ?', [now + delay, row.id]);
-      log.debug({ url: row.url, error, attempt: row.attempts + 1 }, 'webhook.retry');
+      return true;
     }
+    log.debug({ url: row.url, error, attempt: row.attempts + 1 }, 'webhook.retry');
+    return false;
+  }
+
+  /** One subscriber's rows: chains per message, at most `concurrency` chains at a time. */
+  async function sendAll(rows: OutboxRow[], done: number[], retry: Retry[]): Promise<void> {
+    const chains = new Map<string, OutboxRow[]>();
+    for (const r of rows) {
+      const key = queueIdOf(r.body) ?? `row:${r.id}`;
+      const chain = chains.get(key);
+      if (chain) chain.push(r);
+      else chains.set(key, [r]);
+    }
+    const queue = [...chains.values()];
+    const lane = async () => {
+      for (let chain = queue.shift(); chain; chain = queue.shift()) {
+        for (let i = 0; i < chain.length; i++) {
+          if (await post(chain[i])) done.push(chain[i].id);
+          else {
+            // Later events of this message wait for the one that failed, and become due with it.
+            const at = Date.now() + Math.min(3600_000, 2000 * 2 ** chain[i].attempts);
+            retry.push({ id: chain[i].id, at, failed: true }, ...chain.slice(i + 1).map((r) => ({ id: r.id, at, failed: false })));
+            break;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, lane));
   }
 
   async function tick(): Promise<void> {
@@ -54,18 +100,33 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
       again = false;
       const now = Date.now();
       const rows = await store.tx(async (q) => {
-        const due = await q.all<{ id: number; url: string; body: string; attempts: number; created_at: number }>(
-          `SELECT id, url, body, attempts, created_at FROM mail_webhook_outbox WHERE next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT 100 ${q.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : ''}`,
+        const due = await q.all<OutboxRow>(
+          `SELECT id, url, body, attempts, created_at FROM mail_webhook_outbox WHERE next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ${batch} ${q.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : ''}`,
           [now, now],
         );
-        for (const r of due) await q.run('UPDATE mail_webhook_outbox SET lease_until = ? WHERE id = ?', [now + 60_000, r.id]);
+        if (due.length) await q.run(`UPDATE mail_webhook_outbox SET lease_until = ? WHERE id IN (${due.map(() => '?').join(', ')})`, [now + 60_000, ...due.map((r) => r.id)]);
         return due;
       });
-      // Per subscriber in order, subscribers in parallel.
-      const byUrl = new Map<string, typeof rows>();
-      for (const r of rows) byUrl.set(r.url, [...(byUrl.get(r.url) ?? []), r]);
-      await Promise.all([...byUrl.values()].map(async (list) => { for (const r of list) await sendOne(r); }));
-      if (rows.length === 100) again = true;
+      if (rows.length === 0) return;
+      const byUrl = new Map<string, OutboxRow[]>();
+      for (const r of rows) {
+        const list = byUrl.get(r.url);
+        if (list) list.push(r);
+        else byUrl.set(r.url, [r]);
+      }
+      const done: number[] = [];
+      const retry: Retry[] = [];
+      await Promise.all([...byUrl.values()].map((list) => sendAll(list, done, retry)));
+      await store.tx(async (q) => {
+        for (let i = 0; i < done.length; i += 500) {
+          const ids = done.slice(i, i + 500);
+          await q.run(`DELETE FROM mail_webhook_outbox WHERE id IN (${ids.map(() => '?').join(', ')})`, ids);
+        }
+        for (const r of retry) {
+          await q.run(`UPDATE mail_webhook_outbox SET attempts = attempts + ${r.failed ? 1 : 0}, next_attempt_at = ?, lease_until = NULL WHERE id = ?`, [r.at, r.id]);
+        }
+      });
+      if (rows.length === batch) again = true;
     } while (again && !stopped);
   }
 

@@ -1,0 +1,100 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createEvents } from './events.ts';
+import { SIGNATURE_HEADER, signBody, startWebhookSender } from './webhooks.ts';
+import type { Store } from '../store/store.ts';
+import { silentLogger } from '../lib/log.ts';
+import { storeFactories } from '../../test/support/stores.ts';
+import { poll } from '../../test/support/poll.ts';
+
+type Received = { body: string; signature: string | undefined; event: { type: string; queueId: string } };
+
+/** A subscriber on a real socket; `answer` decides each reply (status, delay before it). */
+async function subscriber(answer: (ev: Received['event'], n: number) => { status: number; delayMs?: number }) {
+  const received: Received[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let n = 0;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const event = JSON.parse(body) as Received['event'];
+      const a = answer(event, n++);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(() => {
+        inFlight--;
+        if (a.status < 300) received.push({ body, signature: req.headers[SIGNATURE_HEADER] as string | undefined, event });
+        res.writeHead(a.status).end();
+      }, a.delayMs ?? 0);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return { url, received, maxInFlight: () => maxInFlight, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+for (const factory of storeFactories()) describe(`mail webhooks (${factory.name})`, () => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+  const stops: Array<() => Promise<void>> = [];
+  before(async () => ({ store, cleanup } = await factory.open()));
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    await store.run('DELETE FROM mail_webhook_outbox');
+  });
+  after(() => cleanup());
+
+  async function record(url: string, secret: string, messages: number, types: string[]) {
+    const events = createEvents({ log: silentLogger(), subscribers: [{ url, secret }] });
+    for (let m = 0; m < messages; m++) {
+      await store.tx(async (q) => {
+        for (const type of types) await events.record(q, { type: type as 'queued', messageId: `msg${m}`, rcpt: `r${m}@example.org` });
+      });
+    }
+  }
+
+  it('posts every event once, signed with HMAC-SHA256 of the body, several messages at a time, each message\'s events in order', async () => {
+    // Early events are answered slowly, so a sender that does not keep per-message order would overtake them.
+    const sub = await subscriber((ev) => ({ status: 200, delayMs: ev.type === 'queued' ? 30 : 0 }));
+    stops.push(sub.close);
+    await record(sub.url, 'k1', 40, ['queued', 'attempt', 'delivered']);
+    const sender = startWebhookSender({ store, log: silentLogger(), subscribers: [{ url: sub.url, secret: 'k1' }], concurrency: 8 });
+    stops.push(() => sender.stop());
+    await poll('120 webhooks', async () => (sub.received.length >= 120 ? true : undefined), 20_000);
+    await poll('an empty outbox', async () => ((await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM mail_webhook_outbox'))!.n === 0 ? true : undefined), 5000);
+    assert.equal(sub.received.length, 120);
+    for (const r of sub.received) assert.equal(r.signature, signBody(r.body, 'k1'));
+    for (let m = 0; m < 40; m++) {
+      assert.deepEqual(sub.received.filter((r) => r.event.queueId === `msg${m}`).map((r) => r.event.type), ['queued', 'attempt', 'delivered'], `order of msg${m}`);
+    }
+    assert.ok(sub.maxInFlight() > 1, 'requests to one subscriber overlap');
+    assert.ok(sub.maxInFlight() <= 8, `at most the configured concurrency (saw ${sub.maxInFlight()})`);
+  });
+
+  it('a refused event is retried later, and the later events of its message wait for it', async () => {
+    let refusals = 0;
+    const sub = await subscriber((ev) => {
+      if (ev.queueId === 'msg0' && ev.type === 'queued' && refusals === 0) {
+        refusals++;
+        return { status: 503 };
+      }
+      return { status: 200 };
+    });
+    stops.push(sub.close);
+    await record(sub.url, 'k2', 2, ['queued', 'delivered']);
+    const sender = startWebhookSender({ store, log: silentLogger(), subscribers: [{ url: sub.url, secret: 'k2' }], intervalMs: 200 });
+    stops.push(() => sender.stop());
+    await poll('msg1 delivered', async () => (sub.received.some((r) => r.event.queueId === 'msg1' && r.event.type === 'delivered') ? true : undefined), 5000);
+    const waiting = await store.all<{ attempts: number; body: string }>('SELECT attempts, body FROM mail_webhook_outbox ORDER BY id');
+    assert.deepEqual(waiting.map((w) => [JSON.parse(w.body).type, Number(w.attempts)]), [['queued', 1], ['delivered', 0]], 'msg0 waits: its queued event counted one attempt, its delivered event none');
+    assert.equal(sub.received.filter((r) => r.event.queueId === 'msg0').length, 0);
+    // The retry comes after the backoff (2 s for a first failure), in order.
+    await poll('msg0 retried', async () => (sub.received.filter((r) => r.event.queueId === 'msg0').length === 2 ? true : undefined), 10_000);
+    assert.deepEqual(sub.received.filter((r) => r.event.queueId === 'msg0').map((r) => r.event.type), ['queued', 'delivered']);
+  });
+});

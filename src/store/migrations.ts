@@ -270,4 +270,25 @@ export const migrations: Migration[] = [
       );
       CREATE INDEX mail_messages_env_id ON mail_messages (env_id);`,
   },
+  {
+    // DMARC aggregate reports (RFC 7489 §7.2, Appendix C) and TLS reports (RFC 8460 §4) that arrived for postmaster@; one row per
+    // report: a report sent twice (same kind, organisation and report id) is kept once. summary and body are JSON; times are epoch ms.
+    name: 'mail-005-reports',
+    sql: (d: Dialect) => `
+      CREATE TABLE mail_reports (
+        id ${types(d).serial},
+        kind TEXT NOT NULL,
+        org TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        begin_at BIGINT NOT NULL,
+        end_at BIGINT NOT NULL,
+        summary TEXT NOT NULL,
+        body TEXT NOT NULL,
+        message_id TEXT,
+        received_at BIGINT NOT NULL,
+        UNIQUE (kind, org, report_id)
+      );
+      CREATE INDEX mail_reports_list ON mail_reports (kind, domain, begin_at);`,
+  },
 ];

@@ -18,6 +18,7 @@ import { syncDomainPrincipals } from './principals.ts';
 import { principalRoutes } from './routes-principal.ts';
 import { dkimRoutes } from './routes-dkim.ts';
 import { suppressionRoutes } from './routes-suppressions.ts';
+import { reportRoutes } from './routes-reports.ts';
 import { capturedRoutes, dnsRoutes, logRoutes, queueRoutes, reloadRoutes, securityRoutes } from './routes-ops.ts';
 
 export type AdminOptions = {
@@ -107,6 +108,7 @@ export function createAdminApp(options: AdminOptions): Hono<Env> {
   app.route('/api/reload', reloadRoutes(deps));
   app.route('/api/captured', capturedRoutes(deps));
   app.route('/api/suppressions', suppressionRoutes(deps));
+  app.route('/api/reports', reportRoutes(deps));
   return app;
 }
 

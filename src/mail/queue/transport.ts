@@ -13,6 +13,7 @@ import type { SmtpPool } from '../deliver/smtp-pool.ts';
 import { mxAllowed, type MtaSts, type MtaStsPolicy } from '../route/mta-sts.ts';
 import { createEvents, type Events } from '../events.ts';
 import { createBounceMatcher, suppressedAmong, suppressedReply } from '../bounces.ts';
+import { createReportKeeper } from '../reports.ts';
 
 export type TransportOptions = {
   store: Store;
@@ -94,6 +95,7 @@ export function createTransport(options: TransportOptions) {
   // Deliveries to one domain share one DNS resolution: concurrent ones wait for the same lookup, later ones reuse it for a while.
   const routes = new Map<string, { until: number; route: Promise<Route> }>();
   const matchBounce = createBounceMatcher({ events: options.events ?? createEvents({ log, subscribers: [] }), log, now });
+  const keepReports = createReportKeeper({ log, now });
 
   function routeFor(domain: string): Promise<Route> {
     const t = now();
@@ -145,6 +147,8 @@ export function createTransport(options: TransportOptions) {
       }
       // A DSN answering one of our messages (RFC 3464) is stored as above, and reported on the original's timeline.
       if (out.some((o) => o.status === 'delivered')) await matchBounce(q, message);
+      // DMARC aggregate (RFC 7489) and TLS (RFC 8460) reports to postmaster@ are stored as above, and kept for the admin API (src/mail/reports.ts).
+      await keepReports(q, message, out);
     });
     return out;
   }

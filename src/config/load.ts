@@ -37,6 +37,7 @@ function defaults(env: Env, root: boolean): Raw {
       dnsTimeoutMs: 5000,
       mxPort: 25,
       allowedIp: [],
+      inboundAuth: 'record',
       scanBan: true,
       security: {
         banLoopback: false,
@@ -171,6 +172,7 @@ function fromEnv(env: Env, service: string | undefined): Raw {
       mxPort: num(env.MAIL_MX_PORT),
       dkimSealKey: env.MAIL_DKIM_SEAL_KEY,
       allowedIp: list(env.MAIL_ALLOWED_IP),
+      inboundAuth: env.MAIL_INBOUND_AUTH || undefined,
       publicIp: list(env.MAIL_PUBLIC_IP),
       listeners: {
         inbound: { port: num(env.MAIL_SMTP_PORT) },

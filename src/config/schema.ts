@@ -52,6 +52,7 @@ export const configSchema = z.object({
     dnsTimeoutMs: z.number().int().positive().describe('Timeout of one DNS query'),
     mxPort: port.describe('Port used to reach MX hosts (MAIL_MX_PORT)'),
     allowedIp: z.array(z.string()).describe('Trusted networks (CIDR): may relay without AUTH and are never banned (server.allowed-ip)'),
+    inboundAuth: z.enum(['record', 'reject']).describe('Mail from the Internet on port 25 (not from allowedIp or loopback) gets SPF, DKIM and DMARC checked and an Authentication-Results field (RFC 8601); record only stamps the results, reject also refuses a DMARC fail of a p=reject domain with 550 5.7.1 (MAIL_INBOUND_AUTH)'),
     scanBan: z.boolean().describe('Ban addresses that scan or misbehave (server.security.analysis.scan-ban)'),
     security: z.object({
       banLoopback: z.boolean().describe('Loopback addresses (127.0.0.0/8, ::1) may be banned too; off by default, so local tools are never locked out'),

@@ -30,6 +30,8 @@ export type MailOptions = {
   /** Test hook: the port MTA-STS policy hosts are fetched from (443). */
   mtaStsPort?: number;
   security?: SmtpSecurity;
+  /** Test hook: bound of the SPF/DKIM/DMARC check of inbound mail, ms (10 s). */
+  inboundAuthTimeoutMs?: number;
 };
 
 export type RunningMail = RunningService & {
@@ -93,6 +95,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
   const smtpOptions = {
     store, queue, log, tls, hostname: mc.hostname, allowedIp: mc.allowedIp, maxMessageSize: mc.maxMessageSize,
     maxRecipients: mc.maxRecipients, signer, signingKeys, security,
+    inboundAuth: { policy: mc.inboundAuth, resolver, timeoutMs: options.inboundAuthTimeoutMs },
   };
   try {
     for (const kind of ['inbound', 'submission', 'submissions'] as const) {

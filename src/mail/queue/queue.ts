@@ -26,6 +26,8 @@ export type Submission = {
   headerMessageId?: string | null;
   /** Selectors that signed the message, for the timeline. */
   signedWith?: string[];
+  /** Inbound SPF / DKIM / DMARC result words (src/mail/inbound-auth.ts), for the timeline. */
+  authResults?: { spf: string; dkim: string; dmarc: string };
 };
 
 export type RecipientState = 'queued' | 'delivered' | 'failed' | 'expired' | 'cancelled';
@@ -118,7 +120,7 @@ export function createQueue(options: QueueOptions) {
       );
     }
     const base = { messageId: id, headerMessageId: sub.headerMessageId };
-    await events.record(q, { ...base, type: 'received', data: { from: sub.mailFrom, source: sub.source, size: sub.raw.length, authUser: sub.authUser, remoteIp: sub.remoteIp } });
+    await events.record(q, { ...base, type: 'received', data: { from: sub.mailFrom, source: sub.source, size: sub.raw.length, authUser: sub.authUser, remoteIp: sub.remoteIp, ...sub.authResults } });
     if (sub.signedWith?.length) await events.record(q, { ...base, type: 'signed', data: { selectors: sub.signedWith } });
     await events.record(q, { ...base, type: 'queued', data: { from: sub.mailFrom, recipients: sub.recipients.map((r) => r.address), size: sub.raw.length, source: sub.source } });
     return t;

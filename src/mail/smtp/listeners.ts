@@ -5,12 +5,14 @@ import type { Logger } from '../../lib/log.ts';
 import type { Store } from '../../store/store.ts';
 import type { TlsMaterial } from '../../lib/tls.ts';
 import { authenticate, domainOf, isLocalDomain, principalForAddress, type Principal } from '../accounts.ts';
-import type { MailQueue, DsnNotify } from '../queue/queue.ts';
+import type { MailQueue, DsnNotify, Submission } from '../queue/queue.ts';
 import { patchSmtpServer } from './patch.ts';
 import { ensureIdAndDate, fromDomain, headerValue, receivedHeader } from '../message/headers.ts';
 import type { DkimSigner } from '../dkim/sign.ts';
 import type { SigningKeyCache } from '../dkim/key-store.ts';
 import { inNetworks } from './networks.ts';
+import type { DnsResolver } from '../route/resolver.ts';
+import { checkInboundAuth, dmarcRejection, removeForgedResults, type InboundAuthPolicy } from '../inbound-auth.ts';
 
 export type ListenerKind = 'inbound' | 'submission' | 'submissions';
 
@@ -35,6 +37,11 @@ export type SmtpOptions = {
   signingKeys: SigningKeyCache;
   security?: SmtpSecurity;
   greetingDelayMs?: number;
+  /**
+   * SPF, DKIM and DMARC of mail from untrusted clients on the inbound listener, stamped as
+   * Authentication-Results (RFC 8601); unset: no checks. `timeoutMs` bounds the whole check (10 s).
+   */
+  inboundAuth?: { policy: InboundAuthPolicy; resolver: DnsResolver; timeoutMs?: number };
 };
 
 type Session = SMTPServerSession & { user?: Principal };
@@ -174,6 +181,29 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
         const senderDomain = fromDomain(raw) ?? (mailFrom ? domainOf(mailFrom) : options.hostname);
         const originatesHere = submission || trusted(session.remoteAddress);
         let messageId = headerValue(raw, 'message-id') ?? null;
+        // RFC 8601 §5 / RFC 7489 §6.6: mail from the Internet (port 25, not a trusted relay) is authenticated, the
+        // results stamped on top; the checks see the message as it came (a signature may cover a forged field).
+        let authStamp = '';
+        let authResults: { spf: string; dkim: string; dmarc: string } | undefined;
+        if (!originatesHere && options.inboundAuth) {
+          const result = await checkInboundAuth({
+            raw, ip: session.remoteAddress, helo: session.hostNameAppearsAs, mailFrom, hostname: options.hostname,
+            resolver: options.inboundAuth.resolver, timeoutMs: options.inboundAuth.timeoutMs,
+          });
+          authResults = { spf: result.spf, dkim: result.dkim, dmarc: result.dmarc };
+          const fields = { cid: session.id, ip: session.remoteAddress, ...authResults, from: result.fromDomain, policy: result.dmarcPolicy, timedOut: result.timedOut || undefined };
+          if (result.error) log.warn({ ...fields, err: result.error }, 'smtp.inbound_auth_error');
+          const refusal = dmarcRejection(result, options.inboundAuth.policy);
+          if (refusal) {
+            log.info(fields, 'smtp.dmarc_reject');
+            return callback(reply(550, refusal));
+          }
+          log.debug(fields, 'smtp.inbound_auth');
+          const stripped = removeForgedResults(raw, options.hostname);
+          if (stripped.removed) log.info({ cid: session.id, ip: session.remoteAddress, removed: stripped.removed }, 'smtp.forged_auth_results_removed');
+          raw = stripped.raw;
+          authStamp = result.header;
+        }
         if (originatesHere) {
           const fixed = ensureIdAndDate(raw, { domain: senderDomain });
           raw = fixed.raw;
@@ -181,7 +211,8 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
         }
         const queueIdHint = session.id;
         const protocol = `ESMTP${session.secure ? 'S' : ''}${session.user ? 'A' : ''}`;
-        raw = Buffer.concat([Buffer.from(receivedHeader({ helo: session.hostNameAppearsAs, remoteIp: session.remoteAddress, by: options.hostname, protocol, id: queueIdHint })), raw]);
+        // RFC 8601 §5: Authentication-Results goes above the trace fields, so ours is the topmost.
+        raw = Buffer.concat([Buffer.from(authStamp + receivedHeader({ helo: session.hostNameAppearsAs, remoteIp: session.remoteAddress, by: options.hostname, protocol, id: queueIdHint })), raw]);
         let signedWith: string[] = [];
         if (originatesHere && (await isLocalDomain(store, senderDomain))) {
           const keys = await options.signingKeys.keysFor(senderDomain);
@@ -190,7 +221,7 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
             signedWith = keys.map((k) => `${k.selector}._domainkey.${k.domain}`);
           }
         }
-        const id = await options.queue.enqueue({
+        const queued: Submission = {
           mailFrom,
           recipients: envelope.rcptTo.map((r) => {
             const dsn = (r as SMTPServerAddress & { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
@@ -205,7 +236,9 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
           isDsn: mailFrom === '' && /multipart\/report/i.test(headerValue(raw, 'content-type') ?? ''),
           headerMessageId: messageId,
           signedWith,
-        });
+          authResults,
+        };
+        const id = await options.queue.enqueue(queued);
         callback(null, `Ok: queued as ${id}`);
       } catch (err) {
         log.error({ err, cid: session.id }, 'smtp.data_error');

@@ -18,6 +18,7 @@ Usage:
   mana queue list|show|retry|cancel ...
   mana captured list|show ...         mail kept by capture mode
   mana security bans|unban IP
+  mana doctor DOMAIN [--host HOST] [--json]   DNS, ports, TLS, PTR/HELO, open relay
   mana config check [FILE]
 
 Settings come from config.toml (MANA_CONFIG, <MANA_DATA_DIR>/config.toml or ./config.toml)
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, string> = {
   captured: './cli/captured.ts',
   security: './cli/security.ts',
   config: './cli/config.ts',
+  doctor: './cli/doctor.ts',
 };
 
 export type CliIo = { config: Readonly<Config>; store: Store; out: (s: string) => void };

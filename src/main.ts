@@ -35,7 +35,7 @@ const COMMANDS: Record<string, string> = {
   captured: './cli/captured.ts',
   security: './cli/security.ts',
   config: './cli/config.ts',
-  doctor: './cli/doctor.ts',
+  doctor: './cli/doctor/index.ts',
 };
 
 export type CliIo = { config: Readonly<Config>; store: Store; out: (s: string) => void };

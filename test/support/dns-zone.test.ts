@@ -25,6 +25,14 @@ describe('test/support/dns-zone', () => {
       'long.example.test': { TXT: ['a'.repeat(300)] },
       'null.example.test': { MX: [{ exchange: '.', priority: 0 }] },
       'alias.example.test': { CNAME: 'mx1.example.test' },
+      '_submission._tcp.example.test': {
+        SRV: [
+          { priority: 0, weight: 1, port: 587, target: 'mx1.example.test' },
+          { priority: 10, weight: 5, port: 2587, target: 'mx2.example.test.' },
+        ],
+      },
+      '_submissions._tcp.example.test': { CNAME: '_submission._tcp.example.test' },
+      '_imap._tcp.example.test': { SRV: [{ priority: 0, weight: 0, port: 0, target: '.' }] },
       'broken.example.test': { servfail: true },
       'silent.example.test': { drop: true },
     });
@@ -62,6 +70,43 @@ describe('test/support/dns-zone', () => {
     const mx = await resolver.resolveMx('null.example.test');
     assert.equal(mx.length, 1);
     assert.equal(mx[0]?.exchange, '');
+  });
+
+  it('serves SRV records: priority, weight, port, target (RFC 2782)', async () => {
+    const srv = await resolver.resolveSrv('_submission._tcp.example.test');
+    assert.deepEqual(
+      srv.map((r) => [r.priority, r.weight, r.port, r.name]).sort((a, b) => Number(a[0]) - Number(b[0])),
+      [
+        [0, 1, 587, 'mx1.example.test'],
+        [10, 5, 2587, 'mx2.example.test'],
+      ],
+    );
+    await assert.rejects(resolver.resolveSrv('example.test'), { code: 'ENODATA' });
+  });
+
+  it('serves SRV records at the end of a CNAME chain, and over TCP', async () => {
+    const srv = await resolver.resolveSrv('_submissions._tcp.example.test');
+    assert.deepEqual(srv.map((r) => r.port).sort(), [2587, 587]);
+    const query = dns2.TCPClient({ dns: '127.0.0.1', port: zone.port });
+    const response = await query('_submission._tcp.example.test', 'SRV');
+    assert.deepEqual(
+      response.answers.map((a) => {
+        const r = a as unknown as { port: number; target: string };
+        return [r.port, r.target];
+      }),
+      [
+        [587, 'mx1.example.test'],
+        [2587, 'mx2.example.test'],
+      ],
+    );
+  });
+
+  it('serves an SRV target of "." as the root name: service not offered (RFC 2782, RFC 6186 §4)', async () => {
+    const srv = await resolver.resolveSrv('_imap._tcp.example.test');
+    assert.deepEqual(
+      srv.map((r) => [r.priority, r.weight, r.port, r.name]),
+      [[0, 0, 0, '']],
+    );
   });
 
   it('follows a CNAME inside the zone like a recursive resolver', async () => {

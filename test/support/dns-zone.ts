@@ -1,4 +1,4 @@
-// Test support: a fake authoritative DNS zone on 127.0.0.1, UDP and TCP on one port (RFC 1035 §4.2, RFC 7766), built on dns2.
+// Test support: a fake authoritative DNS zone on 127.0.0.1, UDP and TCP on one port (RFC 1035 §4.2, RFC 7766), built on dns2; SRV records per RFC 2782.
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +17,8 @@ export type ZoneEntry = {
   /** Each string is one TXT record; strings longer than 255 bytes are split into 255-byte chunks (RFC 1035 §3.3.14). */
   TXT?: string[];
   PTR?: string[];
+  /** RFC 2782: priority, weight, port, target; a target of "." says the service is not offered here. */
+  SRV?: Array<{ priority: number; weight: number; port: number; target: string }>;
   CNAME?: string;
   /** Answer every query for this name with SERVFAIL. */
   servfail?: boolean;
@@ -38,7 +40,7 @@ export type DnsZone = {
 };
 
 type Resource = Record<string, unknown> & { name: string; type: number; class: number; ttl: number };
-type Send = (response: DnsPacket) => unknown;
+type Send = (response: DnsPacket | Buffer) => unknown;
 
 const TTL = 60;
 // RFC 1035 §4.1.1 response codes (dns2's type declarations omit Packet.RCODE).
@@ -75,11 +77,47 @@ function recordsOf(name: string, entry: ZoneEntry, type: number): Resource[] {
       return (entry.TXT ?? []).map((text) => ({ ...base, type, data: txtChunks(text) }));
     case Packet.TYPE.PTR:
       return (entry.PTR ?? []).map((domain) => ({ ...base, type, domain }));
+    case Packet.TYPE.SRV:
+      return (entry.SRV ?? []).map((srv) => ({ ...base, type, ...srv }));
     case Packet.TYPE.CNAME:
       return entry.CNAME === undefined ? [] : [{ ...base, type, domain: entry.CNAME }];
     default:
       return [];
   }
+}
+
+/** A domain name as uncompressed labels (RFC 1035 §3.1); "." or "" is the root. */
+function wireName(name: string): Buffer {
+  const labels = normalize(name).split('.').filter(Boolean).map((label) => Buffer.from(label, 'ascii'));
+  return Buffer.concat([...labels.flatMap((label) => [Buffer.from([label.length]), label]), Buffer.from([0])]);
+}
+
+/**
+ * One SRV resource record on the wire (RFC 1035 §4.1.3, RDATA per RFC 2782). Written here rather
+ * than by dns2, which compresses the target: RFC 2782 says name compression is not to be used for
+ * that field, and c-ares (node:dns) answers EBADRESP to a compressed one.
+ */
+function srvRecord(r: Resource): Buffer {
+  const target = wireName(String(r.target));
+  const fixed = Buffer.alloc(16);
+  fixed.writeUInt16BE(r.type, 0);
+  fixed.writeUInt16BE(r.class, 2);
+  fixed.writeUInt32BE(r.ttl, 4);
+  fixed.writeUInt16BE(6 + target.length, 8);
+  fixed.writeUInt16BE(Number(r.priority), 10);
+  fixed.writeUInt16BE(Number(r.weight), 12);
+  fixed.writeUInt16BE(Number(r.port), 14);
+  return Buffer.concat([wireName(r.name), fixed, target]);
+}
+
+/** The response as dns2 encodes it, with any SRV answers (always last: the end of a CNAME chain) appended by hand. */
+function encodeResponse(response: DnsPacket, answers: Resource[]): DnsPacket | Buffer {
+  const srv = answers.filter((r) => r.type === Packet.TYPE.SRV);
+  response.answers = answers.filter((r) => r.type !== Packet.TYPE.SRV) as unknown as DnsPacket['answers'];
+  if (!srv.length) return response;
+  const head = response.toBuffer();
+  head.writeUInt16BE(answers.length, 6); // ANCOUNT (RFC 1035 §4.1.1)
+  return Buffer.concat([head, ...srv.map(srvRecord)]);
 }
 
 type Answer = { rcode: number; answers: Resource[] } | 'drop';
@@ -122,8 +160,7 @@ export async function startDnsZone(initial: Zone): Promise<DnsZone> {
     const result = answer(zone, question.name, question.type);
     if (result === 'drop') return;
     response.header.rcode = result.rcode;
-    response.answers = result.answers as unknown as DnsPacket['answers'];
-    void Promise.resolve(send(response)).catch(() => {});
+    void Promise.resolve(send(encodeResponse(response, result.answers))).catch(() => {});
   };
 
   // Bind UDP on port 0, then TCP on the same number; retry if another process holds it for TCP.

@@ -6,11 +6,11 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DOMAIN, HOSTNAME, startMailHarness, type MailHarness } from '../../test/e2e/mail-harness.ts';
-import type { Zone } from '../../test/support/dns-zone.ts';
-import { createAddressFinder, dnsRecordsFor } from '../mail/admin/dns.ts';
-import { createResolver } from '../mail/route/resolver.ts';
-import { compareTxt, normalizeTxt, reverseName, run, runDoctor, type CheckResult, type DoctorOptions } from './doctor.ts';
+import { DOMAIN, HOSTNAME, startMailHarness, type MailHarness } from '../../../test/e2e/mail-harness.ts';
+import type { Zone } from '../../../test/support/dns-zone.ts';
+import { createAddressFinder, dnsRecordsFor } from '../../mail/admin/dns.ts';
+import { createResolver } from '../../mail/route/resolver.ts';
+import { compareTxt, normalizeTxt, reverseName, run, runDoctor, type CheckResult, type DoctorOptions } from './index.ts';
 
 const byCheck = (results: CheckResult[], check: string) => {
   const r = results.find((x) => x.check === check);
@@ -18,7 +18,7 @@ const byCheck = (results: CheckResult[], check: string) => {
   return r;
 };
 
-/** The zone as `mana dns records` says to publish it, written a little differently (spacing), as people do. SRV: dns-zone.ts cannot serve it. */
+/** The zone as `mana dns records` says to publish it, written a little differently (spacing), as people do. */
 async function correctZone(h: MailHarness): Promise<Zone> {
   const config = h.test.ctx.config;
   const resolver = createResolver({ servers: config.mail.dnsServers, timeoutMs: 1000, tries: 1 });
@@ -29,6 +29,10 @@ async function correctZone(h: MailHarness): Promise<Zone> {
     if (r.type === 'A') (entry(r.name).A ??= []).push(r.content);
     if (r.type === 'MX') (entry(r.name).MX ??= []).push({ priority: 10, exchange: r.content.split(' ')[1].replace(/\.$/, '') });
     if (r.type === 'CNAME') entry(r.name).CNAME = r.content.replace(/\.$/, '');
+    if (r.type === 'SRV') {
+      const [priority, weight, port, target] = r.content.split(' ');
+      (entry(r.name).SRV ??= []).push({ priority: Number(priority), weight: Number(weight), port: Number(port), target: target.replace(/\.$/, '') });
+    }
     if (r.type === 'TXT') (entry(r.name).TXT ??= []).push(r.content.replace(/^v=spf1 /, 'v=spf1  ').replace('; p=quarantine', ';p=quarantine'));
   }
   (entry(DOMAIN).TXT ??= []).push('google-site-verification=abc123');
@@ -60,11 +64,10 @@ describe('mana doctor', () => {
     const results = await runDoctor({ ...base, fromIp: '127.0.0.2' });
     const dns = results.filter((r) => r.check.startsWith('dns '));
     assert.ok(dns.length >= 10, JSON.stringify(dns));
-    for (const r of dns) {
-      // The fake zone cannot serve SRV (dns-zone.ts); SRV records are optional, so missing is a warning.
-      if (r.check.startsWith('dns SRV ')) assert.deepEqual([r.status, r.detail.split(':')[0]], ['warn', 'missing'], JSON.stringify(r));
-      else assert.equal(r.status, 'ok', JSON.stringify(r));
-    }
+    for (const r of dns) assert.equal(r.status, 'ok', JSON.stringify(r));
+    const srv = dns.filter((r) => r.check.startsWith('dns SRV '));
+    assert.ok(srv.length >= 2, `SRV for submission and submissions (RFC 6186 §3.1, RFC 8314 §5.1): ${JSON.stringify(dns.map((r) => r.check))}`);
+    assert.match(byCheck(results, `dns SRV _submission._tcp.${DOMAIN}`).detail, new RegExp(`^published 0 1 \\d+ ${HOSTNAME.replace(/\./g, '\\.')}$`));
     assert.ok(dns.filter((r) => / \(DKIM\)$/.test(r.check)).length === 2, 'the Ed25519 and the RSA key (split into 255-byte strings)');
     assert.match(byCheck(results, `dns TXT ${DOMAIN} (SPF)`).detail, /^published "v=spf1 a mx ip4:127\.0\.0\.1 ~all"$/);
     assert.match(byCheck(results, 'target').detail, new RegExp(`^${HOSTNAME} \\(MX of ${DOMAIN}\\) = 127\\.0\\.0\\.1`));
@@ -87,6 +90,22 @@ describe('mana doctor', () => {
     const relay = byCheck(await runDoctor(base), 'open-relay');
     assert.equal(relay.status, 'skip');
     assert.match(relay.detail, /loopback.*--from-ip/);
+  });
+
+  it('one SRV record missing is a warning, not an error: SRV only helps mail clients find the server (RFC 6186)', async () => {
+    const partial: Zone = structuredClone(zone);
+    delete partial[`_submissions._tcp.${DOMAIN}`];
+    h.zone.update(partial);
+    try {
+      const results = await runDoctor({ ...base, fromIp: '127.0.0.2' });
+      const missing = byCheck(results, `dns SRV _submissions._tcp.${DOMAIN}`);
+      assert.equal(missing.status, 'warn', JSON.stringify(missing));
+      assert.match(missing.detail, /^missing: needed 0 1 \d+ .*\(optional: for mail clients, RFC 6186\)$/);
+      assert.equal(byCheck(results, `dns SRV _submission._tcp.${DOMAIN}`).status, 'ok');
+      assert.deepEqual(results.filter((r) => r.status === 'error'), []);
+    } finally {
+      h.zone.update(zone);
+    }
   });
 
   it('DKIM missing, SPF different, two HELO SPF records (RFC 7208 §4.5), DMARC p=none, SERVFAIL: reported, exit code 1', async () => {
@@ -171,7 +190,7 @@ describe('mana doctor', () => {
       MAIL_SUBMISSION_PORT: String(h.mail.ports.submission),
       MAIL_SUBMISSIONS_PORT: String(h.mail.ports.submissions),
     };
-    const child = spawn(process.execPath, ['src/main.ts', 'doctor', DOMAIN, '--json', '--from-ip', '127.0.0.2', '--timeout', '3000'], { env, cwd: join(import.meta.dirname, '../..') });
+    const child = spawn(process.execPath, ['src/main.ts', 'doctor', DOMAIN, '--json', '--from-ip', '127.0.0.2', '--timeout', '3000'], { env, cwd: join(import.meta.dirname, '../../..') });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));

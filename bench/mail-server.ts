@@ -32,7 +32,7 @@ const config = loadConfig({
       mxPort: Number(mxPort),
       // smtp-source injects from loopback: the trusted network that may relay without AUTH (server.allowed-ip).
       allowedIp: ['127.0.0.0/8'],
-      listeners: { inbound: local, submission: local, submissions: local, admin: local },
+      listeners: { inbound: local, submission: local, submissions: local, admin: local, imap: local, imaps: local },
       queue: { perDomainConcurrency: Number(perDomain ?? 20) },
     },
   },

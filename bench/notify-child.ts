@@ -146,7 +146,7 @@ export async function startService(options: StartOptions): Promise<RunningChild 
       SMTP_INSECURE_TLS: 'true',
     });
   } else {
-    Object.assign(env, { AUTH_PORT: '0', MAIL_SMTP_PORT: '0', MAIL_SUBMISSION_PORT: '0', MAIL_SUBMISSIONS_PORT: '0', MAIL_ADMIN_PORT: '0', MAIL_DOMAIN: 'mana.test' });
+    Object.assign(env, { AUTH_PORT: '0', MAIL_SMTP_PORT: '0', MAIL_SUBMISSION_PORT: '0', MAIL_SUBMISSIONS_PORT: '0', MAIL_IMAP_PORT: '0', MAIL_IMAPS_PORT: '0', MAIL_ADMIN_PORT: '0', MAIL_DOMAIN: 'mana.test' });
   }
   Object.assign(env, options.env);
   const nodeArgs = ['--import', join(ROOT, 'bench/notify-loop-probe.ts')];

@@ -54,6 +54,8 @@ function defaults(env: Env, root: boolean): Raw {
         submission: { host: bind, port: root ? 587 : UNPRIVILEGED_PORTS.submission },
         submissions: { host: bind, port: root ? 465 : UNPRIVILEGED_PORTS.submissions },
         admin: { host: bind, port: 8080 },
+        imap: { host: bind, port: root ? 143 : UNPRIVILEGED_PORTS.imap },
+        imaps: { host: bind, port: root ? 993 : UNPRIVILEGED_PORTS.imaps },
       },
       maxMessageSize: 25 * 1024 * 1024,
       maxRecipients: 100,
@@ -179,6 +181,8 @@ function fromEnv(env: Env, service: string | undefined): Raw {
         submission: { port: num(env.MAIL_SUBMISSION_PORT) },
         submissions: { port: num(env.MAIL_SUBMISSIONS_PORT) },
         admin: { port: num(env.MAIL_ADMIN_PORT) },
+        imap: { port: num(env.MAIL_IMAP_PORT) },
+        imaps: { port: num(env.MAIL_IMAPS_PORT) },
       },
     },
     notify: {

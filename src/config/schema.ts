@@ -76,6 +76,8 @@ export const configSchema = z.object({
       submission: listenerSchema.describe('Submission with STARTTLS, port 587 (MAIL_SUBMISSION_PORT)'),
       submissions: listenerSchema.describe('Submission over implicit TLS, port 465 (MAIL_SUBMISSIONS_PORT)'),
       admin: listenerSchema.describe('Admin HTTP API, port 8080 (MAIL_ADMIN_PORT)'),
+      imap: listenerSchema.describe('IMAP with STARTTLS, port 143 (MAIL_IMAP_PORT); LOGIN and AUTHENTICATE only after STARTTLS'),
+      imaps: listenerSchema.describe('IMAP over implicit TLS, port 993 (MAIL_IMAPS_PORT)'),
     }),
     maxMessageSize: z.number().int().positive().describe('Largest message accepted, bytes (SIZE)'),
     maxRecipients: z.number().int().positive().describe('Recipients per message'),

@@ -21,6 +21,7 @@ import { createMtaSts, createMemoryMtaStsCache } from './route/mta-sts.ts';
 import { afterSettleDsn } from './dsn/send.ts';
 import { startAdminHttp } from './admin/http.ts';
 import { createAutoBan, watchProtocolErrors, type AutoBan } from './security/auto-ban.ts';
+import { createImapServer, type ImapServer } from './imap/server.ts';
 
 export type MailOptions = {
   /** Extra webhook subscribers (the stack adds notify). */
@@ -35,7 +36,7 @@ export type MailOptions = {
 };
 
 export type RunningMail = RunningService & {
-  ports: Record<ListenerKind | 'admin', number>;
+  ports: Record<ListenerKind | 'admin' | 'imap' | 'imaps', number>;
   queue: ReturnType<typeof createQueue>;
   /** Subscribes to delivery events from now on. */
   addSubscriber(s: WebhookSubscriber): void;
@@ -77,10 +78,20 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
   const resolver = createResolver({ servers: mc.dnsServers, timeoutMs: mc.dnsTimeoutMs });
   const pool = createSmtpPool({ maxPerHost: mc.queue.perDomainConcurrency, idleMs: 5_000 });
   const mtaSts = createMtaSts({ resolver, cache: createMemoryMtaStsCache(), now: Date.now, https: options.extraCa || options.mtaStsPort ? { ca: options.extraCa, port: options.mtaStsPort } : undefined });
-  const transport = createTransport({
+  const localTransport = createTransport({
     ca: options.extraCa, store, log, mode: mc.delivery, hostname: mc.hostname, resolver, mxPort: mc.mxPort, pool, mtaSts,
     relay: mc.relay, relayRoutes: mc.relayRoutes, events,
   });
+  let imap: ImapServer | undefined;
+  // A message stored in a local or the capture mailbox wakes the IMAP sessions idling on it (RFC 2177), after its transaction committed.
+  const transport: typeof localTransport = async (message, domain, recipients) => {
+    const outcomes = await localTransport(message, domain, recipients);
+    for (const o of outcomes) {
+      const d = o.detail as { route?: string; mailbox?: string } | undefined;
+      if (o.status === 'delivered' && (d?.route === 'local' || d?.route === 'capture')) imap?.changed(d.route === 'local' ? d.mailbox : 'captured');
+    }
+    return outcomes;
+  };
 
   const servers: Array<{ kind: ListenerKind; server: SMTPServer }> = [];
   const ports = {} as RunningMail['ports'];
@@ -108,8 +119,19 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
       urls[name] = listenerUrl(scheme, l.host, ports[kind]);
       ctx.announce(name, urls[name]);
     }
+    imap = await createImapServer({
+      store, log, tls, security, maxMessageSize: mc.maxMessageSize,
+      listeners: { imap: mc.listeners.imap, imaps: mc.listeners.imaps },
+    });
+    ports.imap = imap.ports.imap;
+    ports.imaps = imap.ports.imaps;
+    for (const [name, scheme, port, host] of [['imap', 'imap', ports.imap, mc.listeners.imap.host], ['imaps', 'imaps', ports.imaps, mc.listeners.imaps.host]] as const) {
+      urls[name] = listenerUrl(scheme, host, port);
+      ctx.announce(name, urls[name]);
+    }
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.server.close(() => r(undefined)))));
+    await imap?.close();
     throw err;
   }
 
@@ -141,7 +163,7 @@ export async function startMail(ctx: ServiceContext, options: MailOptions = {}):
     autoBan,
     addSubscriber(s) { subscribers.push(s); },
     async close() {
-      await Promise.all(servers.map((s) => new Promise((r) => s.server.close(() => r(undefined)))));
+      await Promise.all([...servers.map((s) => new Promise((r) => s.server.close(() => r(undefined)))), imap?.close()]);
       await admin.close();
       await worker?.stop();
       await batcher.idle();

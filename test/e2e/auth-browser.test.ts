@@ -30,7 +30,7 @@ for (const backend of stackBackends()) {
       dropDb = db.drop;
       const config = loadConfig({
         env: { MANA_DATA_DIR: dataDir, MANA_LOG_LEVEL: 'silent', ...(db.url ? { DATABASE_URL: db.url } : {}) },
-        overrides: { mail: { domain: 'mana.test', delivery: 'capture', listeners: { inbound: local, submission: local, submissions: local, admin: local } }, notify: { listener: local }, auth: { listener: local } },
+        overrides: { mail: { domain: 'mana.test', delivery: 'capture', listeners: { inbound: local, submission: local, submissions: local, admin: local, imap: local, imaps: local } }, notify: { listener: local }, auth: { listener: local } },
       });
       stack = await startStack({ config, services: ['mail', 'notify', 'auth'], announce: () => {}, logger: () => silentLogger() });
       base = stack.urls['auth-http']!;

@@ -34,7 +34,7 @@ for (const backend of stackBackends()) {
       const config = loadConfig({
         env: { MANA_DATA_DIR: dataDir, MANA_LOG_LEVEL: 'silent', ...(db.url ? { DATABASE_URL: db.url } : {}) },
         overrides: {
-          mail: { domain: 'mana.test', delivery: 'capture', listeners: { inbound: local, submission: local, submissions: local, admin: local } },
+          mail: { domain: 'mana.test', delivery: 'capture', listeners: { inbound: local, submission: local, submissions: local, admin: local, imap: local, imaps: local } },
           notify: { listener: { host: '127.0.0.1', port: notifyPort } },
           auth: { listener: local },
         },

@@ -84,7 +84,13 @@ export async function startMailHarness(options: HarnessOptions = {}): Promise<Ma
   const zone = await startDnsZone(options.zone ?? {});
   const test = await makeTestContext({
     dataDir: options.dataDir,
-    overrides: { mail: { domain: DOMAIN, hostname: HOSTNAME, delivery: 'deliver', dnsServers: [zone.server], dnsTimeoutMs: 2000, ...(options.mail ?? {}) } },
+    overrides: {
+      mail: {
+        domain: DOMAIN, hostname: HOSTNAME, delivery: 'deliver', dnsServers: [zone.server], dnsTimeoutMs: 2000, ...(options.mail ?? {}),
+        // The IMAP listeners on free loopback ports too (makeTestContext picks ports for the SMTP and admin ones).
+        listeners: { imap: { host: '127.0.0.1', port: 0 }, imaps: { host: '127.0.0.1', port: 0 }, ...((options.mail?.listeners as object | undefined) ?? {}) },
+      },
+    },
   });
   let mail: RunningMail;
   try {

@@ -53,6 +53,8 @@ describe('quick start (mana start on the embedded default)', () => {
       MAIL_SUBMISSION_PORT: String(await freePort()),
       MAIL_SUBMISSIONS_PORT: String(await freePort()),
       MAIL_ADMIN_PORT: String(await freePort()),
+      MAIL_IMAP_PORT: String(await freePort()),
+      MAIL_IMAPS_PORT: String(await freePort()),
       MANA_SERVICE_KEY: '',
       SERVICE_KEY: '',
       MANA_CORE_SERVICE_KEY: '',
@@ -73,9 +75,11 @@ describe('quick start (mana start on the embedded default)', () => {
   it('prints every listener, the capture mode, the generated secrets and a curl line that sends a notification', async () => {
     first = await startMana(env);
     const out = first.out();
-    for (const name of ['smtp-inbound', 'smtp-submission', 'smtps-submission', 'admin-http', 'notify-http', 'auth-http']) {
+    const listeners = ['smtp-inbound', 'smtp-submission', 'smtps-submission', 'imap', 'imaps', 'admin-http', 'notify-http', 'auth-http'];
+    for (const name of listeners) {
       assert.match(out, new RegExp(`^listening  ${name}  [a-z]+://127\\.0\\.0\\.1:\\d+$`, 'm'), name);
     }
+    assert.equal(out.match(/^listening  /gm)?.length, listeners.length, 'one line per listener');
     assert.match(out, /^mode {7}capture/m);
     assert.match(out, /MANA_SERVICE_KEY\s+\S{20,}/);
     assert.match(out, /MAIL_ADMIN_PASSWORD\s+\S{12,}/);
@@ -97,6 +101,11 @@ describe('quick start (mana start on the embedded default)', () => {
 
     const listed = await run(process.execPath, [MAIN, 'captured', 'list'], { env: { ...process.env, ...env } });
     assert.match(listed.stdout, /quick@example\.com/);
+    // The captured mailbox over IMAP (SPEC §4), read by curl as the admin account with the generated password.
+    const adminPassword = /MAIL_ADMIN_PASSWORD\s+(\S+)/.exec(out)![1];
+    const imaps = /^listening  imaps  imaps:\/\/127\.0\.0\.1:(\d+)$/m.exec(out)![1];
+    const viaImap = await run('/usr/bin/curl', ['-sS', '-k', '--max-time', '20', `imaps://127.0.0.1:${imaps}/Captured;MAILINDEX=1`, '-u', `admin:${adminPassword}`]);
+    assert.match(viaImap.stdout, /quick@example\.com/);
     assert.ok(readdirSync(join(dataDir, 'logs')).some((f) => /^mail\.log\.\d{4}-\d{2}-\d{2}$/.test(f)), 'daily mail log file');
   });
 

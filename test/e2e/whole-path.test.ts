@@ -23,7 +23,7 @@ function stackConfig(dataDir: string, zone: DnsZone, peer: SmtpPeer, databaseUrl
   return loadConfig({
     env: { MANA_DATA_DIR: dataDir, MANA_LOG_LEVEL: 'silent', MAIL_DNS_SERVERS: zone.server, MAIL_MX_PORT: String(peer.port), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) },
     overrides: {
-      mail: { domain: DOMAIN, listeners: { inbound: local, submission: local, submissions: local, admin: local }, queue: { retrySchedule: [1] } },
+      mail: { domain: DOMAIN, listeners: { inbound: local, submission: local, submissions: local, admin: local, imap: local, imaps: local }, queue: { retrySchedule: [1] } },
       notify: { listener: local },
       auth: { listener: local },
     },

@@ -20,7 +20,7 @@ export async function makeTestContext(options: { overrides?: Record<string, any>
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mana-test-'));
   const local = { host: '127.0.0.1', port: 0 };
   const base = {
-    mail: { domain: 'mana.test', listeners: { inbound: local, submission: local, submissions: local, admin: local } },
+    mail: { domain: 'mana.test', listeners: { inbound: local, submission: local, submissions: local, admin: local, imap: local, imaps: local } },
     notify: { listener: local },
     auth: { listener: local },
   };

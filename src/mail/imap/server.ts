@@ -1,0 +1,98 @@
+// The IMAP listeners (RFC 3501, RFC 8314): implicit TLS (993) and plain with STARTTLS (143), each connection an IMAP session over the local mailboxes.
+import { createServer as createNetServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createSecureContext, createServer as createTlsServer } from 'node:tls';
+import type { Logger } from '../../lib/log.ts';
+import type { Store } from '../../store/store.ts';
+import type { TlsMaterial } from '../../lib/tls.ts';
+import type { Listener } from '../../config/schema.ts';
+import type { SmtpSecurity } from '../smtp/listeners.ts';
+import { createImapStore } from './mailstore.ts';
+import { createMailboxWatch, type MailboxWatch } from './watch.ts';
+import { startSession, type RunningSession } from './session.ts';
+import { imapCommands } from './commands/index.ts';
+
+export type ImapServerOptions = {
+  store: Store;
+  log: Logger;
+  tls: TlsMaterial;
+  listeners: { imap: Listener; imaps: Listener };
+  /** Largest APPEND literal, bytes. */
+  maxMessageSize: number;
+  /** Auto-ban hooks: banned addresses get `* BYE`, failed logins are counted. */
+  security?: SmtpSecurity;
+  /** RFC 3501 §5.4 autologout timer, ms (30 minutes). */
+  idleTimeoutMs?: number;
+  /** How often IDLE looks for changes made by other nodes, ms (2 s). */
+  pollMs?: number;
+};
+
+export type ImapServer = {
+  ports: { imap: number; imaps: number };
+  /** Tell idling sessions that a mailbox changed (a local delivery); every mailbox when undefined. */
+  changed(box?: string): void;
+  watch: MailboxWatch;
+  close(): Promise<void>;
+};
+
+function listen(server: Server, l: Listener): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(l.port, l.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function createImapServer(o: ImapServerOptions): Promise<ImapServer> {
+  const { log } = o;
+  const secureContext = createSecureContext({ key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' });
+  const watch = createMailboxWatch();
+  const store = createImapStore(o.store);
+  const commands = imapCommands();
+  const sessions = new Set<RunningSession>();
+
+  function accept(socket: Socket, listener: 'imap' | 'imaps') {
+    socket.setNoDelay(true);
+    const session = startSession({
+      socket, listener, secure: listener === 'imaps', secureContext, store, watch, log, security: o.security, commands,
+      idleTimeoutMs: o.idleTimeoutMs ?? 30 * 60_000,
+      pollMs: o.pollMs ?? 2_000,
+      maxLine: 64 * 1024,
+      maxLiteral: o.maxMessageSize,
+    });
+    sessions.add(session);
+    void session.done.then(() => sessions.delete(session));
+  }
+
+  const plain = createNetServer((socket) => accept(socket, 'imap'));
+  const secure = createTlsServer({ key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2', handshakeTimeout: 30_000 }, (socket) => accept(socket, 'imaps'));
+  secure.on('tlsClientError', (err, socket) => {
+    log.debug({ ip: socket.remoteAddress, err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'imap.tls_error');
+  });
+  for (const [server, name] of [[plain, 'imap'], [secure, 'imaps']] as const) {
+    server.on('error', (err) => log.warn({ err: { message: err.message }, listener: name }, 'imap.error'));
+  }
+  const ports = { imap: 0, imaps: 0 };
+  try {
+    ports.imap = await listen(plain, o.listeners.imap);
+    ports.imaps = await listen(secure, o.listeners.imaps);
+  } catch (err) {
+    plain.close();
+    secure.close();
+    throw err;
+  }
+
+  return {
+    ports,
+    watch,
+    changed: (box) => watch.changed(box),
+    async close() {
+      const closed = Promise.all([plain, secure].map((s) => new Promise((r) => s.close(() => r(undefined)))));
+      const open = [...sessions];
+      await Promise.all(open.map((s) => s.close('Server shutting down')));
+      await Promise.race([Promise.all(open.map((s) => s.done)), new Promise((r) => setTimeout(r, 3000).unref())]);
+      await closed;
+    },
+  };
+}

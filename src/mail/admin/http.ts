@@ -1,5 +1,6 @@
-// Admin HTTP API of the mail server (Stalwart v0.15 REST shapes, HTTP Basic RFC 7617 / Bearer RFC 6750), and the MTA-STS policy host (RFC 8461 §3.3).
-import { Hono, type Context } from 'hono';
+// Admin HTTP API of the mail server (Stalwart v0.15 REST shapes, HTTP Basic RFC 7617 / Bearer RFC 6750), the web admin under /ui, and the MTA-STS policy host (RFC 8461 §3.3).
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,8 @@ import { dkimRoutes } from './routes-dkim.ts';
 import { suppressionRoutes } from './routes-suppressions.ts';
 import { reportRoutes } from './routes-reports.ts';
 import { capturedRoutes, dnsRoutes, logRoutes, queueRoutes, reloadRoutes, securityRoutes } from './routes-ops.ts';
+import { uiRoutes } from './ui/routes.ts';
+import { errorPage } from './ui/layout.ts';
 
 export type AdminOptions = {
   ctx: ServiceContext;
@@ -36,6 +39,12 @@ export type AdminOptions = {
 export type AdminDeps = AdminOptions & { auth: AdminAuth; addresses: () => Promise<ServerAddresses> };
 
 type Env = { Variables: { admin: AdminIdentity } };
+
+/** How a refused request is answered. */
+type Refusal = (c: Context, status: ContentfulStatusCode, title: string, detail: string, headers?: Record<string, string>) => Response;
+
+/** The challenge of the web admin's 401 (RFC 7617 §2): Basic alone, so the browser asks for a user name and password. */
+const UI_AUTHENTICATE = 'Basic realm="mana mail admin", charset="UTF-8"';
 
 function clientIp(c: Context): string | undefined {
   try {
@@ -79,12 +88,17 @@ export function createAdminApp(options: AdminOptions): Hono<Env> {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.use('/api/*', async (c, next) => {
+  /**
+   * The one admission check of /api and /ui: a banned address is refused (403), then the
+   * Authorization header must prove an admin (401 with `challenge` otherwise); a wrong one counts
+   * as a failed AUTH for auto-ban. `refuse` renders the refusal (problem JSON, or an HTML page).
+   */
+  const requireAdmin = (refuse: Refusal, challenge: string): MiddlewareHandler<Env> => async (c, next) => {
     const ip = clientIp(c);
     const security = options.security;
     if (ip && security && !security.isExempt(ip) && (await security.banOf(ip))) {
       log.warn({ ip, listener: 'admin' }, 'security.ip-blocked');
-      return problem(c, 403, 'Forbidden', 'Too many errors from your address; try again later');
+      return refuse(c, 403, 'Forbidden', 'Too many errors from your address; try again later');
     }
     const header = c.req.header('authorization');
     const identity = await auth.authenticate(header);
@@ -93,11 +107,16 @@ export function createAdminApp(options: AdminOptions): Hono<Env> {
         log.info({ ip, path: c.req.path }, 'admin.auth_failed');
         if (ip) security?.onAuthFailure(ip);
       }
-      return problem(c, 401, 'Unauthorized', header ? 'Wrong credentials' : 'Authenticate with HTTP Basic (admin and MAIL_ADMIN_PASSWORD) or a Bearer API key', { 'www-authenticate': WWW_AUTHENTICATE });
+      return refuse(c, 401, 'Unauthorized', header ? 'Wrong credentials' : 'Authenticate with HTTP Basic (admin and MAIL_ADMIN_PASSWORD) or a Bearer API key', { 'www-authenticate': challenge });
     }
     c.set('admin', identity);
     await next();
-  });
+  };
+
+  app.use('/api/*', requireAdmin(problem, WWW_AUTHENTICATE));
+  // The web admin: the browser's own Basic prompt (one challenge only: browsers offer no Bearer login).
+  app.use('/ui/*', requireAdmin(errorPage, UI_AUTHENTICATE));
+  app.route('/ui', uiRoutes(deps));
 
   app.route('/api/principal', principalRoutes(deps));
   app.route('/api/dkim', dkimRoutes(deps));

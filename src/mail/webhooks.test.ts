@@ -97,4 +97,35 @@ for (const factory of storeFactories()) describe(`mail webhooks (${factory.name}
     await poll('msg0 retried', async () => (sub.received.filter((r) => r.event.queueId === 'msg0').length === 2 ? true : undefined), 10_000);
     assert.deepEqual(sub.received.filter((r) => r.event.queueId === 'msg0').map((r) => r.event.type), ['queued', 'delivered']);
   });
+
+  it('a subscriber that is down costs one failed attempt per batch, not one timeout per event', async () => {
+    const sub = await subscriber(() => ({ status: 200 }));
+    await sub.close(); // nothing listens on its port any more: connection refused
+    await record(sub.url, 'k3', 20, ['queued']);
+    const sender = startWebhookSender({ store, log: silentLogger(), subscribers: [{ url: sub.url, secret: 'k3' }], concurrency: 1, intervalMs: 60_000 });
+    stops.push(() => sender.stop());
+    const rows = await poll('the batch settled', async () => {
+      const r = await store.all<{ attempts: number; next_attempt_at: number; lease_until: number | null }>('SELECT attempts, next_attempt_at, lease_until FROM mail_webhook_outbox ORDER BY id');
+      return r.some((x) => Number(x.attempts) > 0) && r.every((x) => x.lease_until === null) ? r : undefined;
+    }, 5000);
+    assert.equal(rows.length, 20, 'nothing was dropped');
+    assert.deepEqual(rows.map((r) => Number(r.attempts)), [1, ...Array(19).fill(0)], 'one attempt counted, the others not tried');
+    assert.ok(rows.every((r) => Number(r.next_attempt_at) > Date.now()), 'all wait before the next try');
+  });
+
+  it('stopping does not wait for a subscriber that never answers', async () => {
+    let seen = 0;
+    const hang = createServer(() => { seen++; }); // reads the request, never replies
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    stops.push(async () => { hang.closeAllConnections(); await new Promise<void>((r) => hang.close(() => r())); });
+    const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook`;
+    await record(url, 'k4', 3, ['queued']);
+    // A timeout far longer than the test's own: stop() must end the request, not wait for it.
+    const sender = startWebhookSender({ store, log: silentLogger(), subscribers: [{ url, secret: 'k4' }], timeoutMs: 600_000 });
+    await poll('a request in flight', async () => (seen > 0 ? true : undefined), 5000);
+    await sender.stop();
+    const rows = await store.all<{ attempts: number; lease_until: number | null }>('SELECT attempts, lease_until FROM mail_webhook_outbox');
+    assert.equal(rows.length, 3, 'the events stay in the outbox');
+    assert.ok(rows.every((r) => Number(r.attempts) === 0 && r.lease_until === null), 'released for the next start, no attempt counted');
+  });
 });

@@ -40,6 +40,8 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
+  /** Aborts requests in flight when the sender stops, so stopping never waits for a slow subscriber. */
+  const stopping = new AbortController();
 
   /** POSTs one event; true when it is done with (sent, or dropped for good), false to retry later. */
   async function post(row: OutboxRow): Promise<boolean> {
@@ -52,7 +54,7 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
           method: 'POST',
           headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(row.body, secret), 'user-agent': 'mana-mail' },
           body: row.body,
-          signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+          signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)]),
         });
         ok = res.ok;
         if (!ok) error = `HTTP ${res.status}`;
@@ -79,14 +81,23 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
       else chains.set(key, [r]);
     }
     const queue = [...chains.values()];
+    // After a failure the subscriber is taken for down for the rest of this batch: the events not
+    // yet tried wait a little (no attempt counted) instead of each waiting for its own timeout.
+    let down = false;
     const lane = async () => {
       for (let chain = queue.shift(); chain; chain = queue.shift()) {
+        if (down || stopped) {
+          const at = Date.now() + (stopped ? 0 : 2000);
+          retry.push(...chain.map((r) => ({ id: r.id, at, failed: false })));
+          continue;
+        }
         for (let i = 0; i < chain.length; i++) {
           if (await post(chain[i])) done.push(chain[i].id);
           else {
+            down = true;
             // Later events of this message wait for the one that failed, and become due with it.
-            const at = Date.now() + Math.min(3600_000, 2000 * 2 ** chain[i].attempts);
-            retry.push({ id: chain[i].id, at, failed: true }, ...chain.slice(i + 1).map((r) => ({ id: r.id, at, failed: false })));
+            const at = stopped ? Date.now() : Date.now() + Math.min(3600_000, 2000 * 2 ** chain[i].attempts);
+            retry.push({ id: chain[i].id, at, failed: !stopped }, ...chain.slice(i + 1).map((r) => ({ id: r.id, at, failed: false })));
             break;
           }
         }
@@ -141,6 +152,6 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
   return {
     /** Sends soon instead of at the next interval. */
     poke() { if (!running) schedule(20); else again = true; },
-    async stop() { stopped = true; clearTimeout(timer); await running; },
+    async stop() { stopped = true; clearTimeout(timer); stopping.abort(); await running; },
   };
 }

@@ -18,6 +18,8 @@ Usage:
   mana queue list|show|retry|cancel ...
   mana captured list|show ...         mail kept by capture mode
   mana security bans|unban IP
+  mana suppressions list|add|remove ...   addresses mail is not sent to (hard bounces)
+  mana reports dmarc|tls [ID]         DMARC and TLS reports received
   mana doctor DOMAIN [--host HOST] [--json]   DNS, ports, TLS, PTR/HELO, open relay
   mana config check [FILE]
 
@@ -34,6 +36,8 @@ const COMMANDS: Record<string, string> = {
   queue: './cli/queue.ts',
   captured: './cli/captured.ts',
   security: './cli/security.ts',
+  suppressions: './cli/suppressions.ts',
+  reports: './cli/reports.ts',
   config: './cli/config.ts',
   doctor: './cli/doctor/index.ts',
 };

@@ -100,9 +100,12 @@ function mtaName(value: string | undefined): string | null {
 }
 
 function bracketed(id: string | undefined): string | null {
-  const m = /<[^<>\s]+>/.exec(id ?? '') ?? /[^<>\s]+@[^<>\s]+/.exec(id ?? '');
-  if (!m) return null;
-  return m[0].startsWith('<') ? m[0] : `<${m[0]}>`;
+  const m = /<[^<>\s]+>/.exec(id ?? '');
+  if (m) return m[0];
+  // Else the first token holding an "@" between other characters; a scan of tokens, since the regex
+  // /[^<>\s]+@[^<>\s]+/ is quadratic on a long token without "@" (each start rescans the token).
+  const token = (id ?? '').split(/[<>\s]+/).find((t) => t.slice(1, -1).includes('@'));
+  return token ? `<${token}>` : null;
 }
 
 /**

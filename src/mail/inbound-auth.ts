@@ -139,13 +139,18 @@ export function dmarcRejection(auth: InboundAuth, policy: InboundAuthPolicy): st
 
 /** The authserv-id of an Authentication-Results value (RFC 8601 §2.2): the first token, comments and quotes removed. */
 export function authservIdOf(value: string): string {
-  let v = value;
-  // CFWS (RFC 5322 §3.2.2): comments may nest; strip innermost first.
-  for (let prev = ''; prev !== v; ) {
-    prev = v;
-    v = v.replace(/\((?:[^()\\]|\\.)*\)/g, ' ');
+  // CFWS (RFC 5322 §3.2.2): comments may nest, and hold quoted-pairs; each closed comment becomes one space, an
+  // unclosed "(" stays as text. One pass with a stack: stripping innermost comments in rounds is quadratic in the depth.
+  const out: string[] = [];
+  const open: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '(') { open.push(out.length); out.push(c); }
+    else if (c === ')' && open.length) { out.length = open.pop()!; out.push(' '); }
+    else if (c === '\\' && open.length && i + 1 < value.length) out.push(c, value[++i]);
+    else out.push(c);
   }
-  v = v.trim();
+  const v = out.join('').trim();
   const quoted = /^"((?:[^"\\]|\\.)*)"/.exec(v);
   if (quoted) return quoted[1].replace(/\\(.)/g, '$1').toLowerCase();
   return (/^[^\s;]*/.exec(v)?.[0] ?? '').toLowerCase();
@@ -159,9 +164,11 @@ export function removeForgedResults(raw: Buffer, authservId: string): { raw: Buf
   const ours = authservId.toLowerCase().replace(/\.$/, '');
   const end = headerEnd(raw);
   const head = raw.subarray(0, end).toString('latin1');
+  // A bare CR or LF would fall between the fields; such a header is left alone (the listener refuses it anyway).
+  // Checked first: the field scan below is quadratic on a long line that ends in a bare CR or LF.
+  if (/\r(?!\n)|(?<!\r)\n/.test(head)) return { raw, removed: 0 };
   // One header field per element: a line and its continuation lines (RFC 5322 §2.2.3).
   const fields = head.match(/[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*|[^\r\n]+$/g) ?? [];
-  // A bare CR or LF would fall between the fields; such a header is left alone (the listener refuses it anyway).
   if (fields.join('') !== head) return { raw, removed: 0 };
   let removed = 0;
   const kept = fields.filter((field) => {

@@ -1,4 +1,5 @@
-// Test support for the mail server's whole-path tests: the server on loopback with a fake DNS zone, local accounts, an RFC 6409 submission client and store readers.
+// Test support for the mail server's whole-path tests: the server on loopback with a fake DNS zone, local accounts, an RFC 6409 submission client and store readers,
+// on SQLite or on PostgreSQL (a fresh schema under DATABASE_URL).
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { startMail, type MailOptions, type RunningMail } from '../../src/mail/service.ts';
 import { createPrincipal } from '../../src/mail/accounts.ts';
@@ -6,6 +7,8 @@ import { listDkimKeys } from '../../src/mail/dkim/key-store.ts';
 import { dkimTxtRecord } from '../../src/mail/dkim/keys.ts';
 import { timeline, type TimelineEntry } from '../../src/mail/events.ts';
 import type { Store } from '../../src/store/store.ts';
+import { openPostgres } from '../../src/store/postgres.ts';
+import { isolatedPostgresUrl } from '../support/stores.ts';
 import { makeTestContext, type TestContext } from '../support/context.ts';
 import { startDnsZone, type DnsZone, type Zone } from '../support/dns-zone.ts';
 
@@ -17,6 +20,9 @@ export type MailHarness = {
   store: Store;
   zone: DnsZone;
   test: TestContext;
+  backend: MailBackend;
+  /** The PostgreSQL URL the store uses (its schema in search_path); undefined on SQLite. Pass it as `databaseUrl` to restart on the same data. */
+  databaseUrl: string | undefined;
   /** A local account allowed to send (role user). */
   addUser: (name: string, password: string, emails: string[]) => Promise<void>;
   /** Submits over port 587: STARTTLS, AUTH PLAIN, then one transaction; resolves with the 250 reply. */
@@ -46,7 +52,16 @@ export type SubmitOptions = {
   port?: number;
 };
 
+export type MailBackend = 'sqlite' | 'postgres';
+
 export type HarnessOptions = {
+  /** Default sqlite (in the data dir). postgres: a fresh schema under DATABASE_URL, dropped on close. */
+  backend?: MailBackend;
+  /**
+   * PostgreSQL only: a URL owned by the caller (not dropped on close), e.g. a previous harness's `databaseUrl`,
+   * to restart on the same data as `dataDir` does for SQLite.
+   */
+  databaseUrl?: string;
   /** Config overrides merged over deliver mode with the fake zone as resolver. */
   mail?: Record<string, unknown>;
   zone?: Zone;
@@ -80,23 +95,61 @@ export function message(options: { from: string; to: string; subject?: string; b
   ].join('\r\n');
 }
 
+/** Opens the PostgreSQL store a harness runs on: the caller's URL, or a fresh schema under DATABASE_URL that `drop` removes. */
+async function openPostgresFor(options: HarnessOptions): Promise<{ store: Store; url: string; drop(): Promise<void> }> {
+  if (options.databaseUrl) return { store: await openPostgres({ url: options.databaseUrl }), url: options.databaseUrl, drop: async () => {} };
+  const base = process.env.DATABASE_URL;
+  if (!base) throw new Error('the postgres mail harness needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+  const db = await isolatedPostgresUrl(base);
+  try {
+    return { store: await openPostgres({ url: db.url }), url: db.url, drop: db.drop };
+  } catch (err) {
+    await db.drop().catch(() => {});
+    throw err;
+  }
+}
+
 export async function startMailHarness(options: HarnessOptions = {}): Promise<MailHarness> {
-  const zone = await startDnsZone(options.zone ?? {});
-  const test = await makeTestContext({
-    dataDir: options.dataDir,
-    overrides: {
-      mail: {
-        domain: DOMAIN, hostname: HOSTNAME, delivery: 'deliver', dnsServers: [zone.server], dnsTimeoutMs: 2000, ...(options.mail ?? {}),
-        // The IMAP listeners on free loopback ports too (makeTestContext picks ports for the SMTP and admin ones).
-        listeners: { imap: { host: '127.0.0.1', port: 0 }, imaps: { host: '127.0.0.1', port: 0 }, ...((options.mail?.listeners as object | undefined) ?? {}) },
+  const backend = options.backend ?? (options.databaseUrl ? 'postgres' : 'sqlite');
+  if (backend === 'sqlite' && options.databaseUrl) throw new Error('databaseUrl is for the postgres backend');
+  const pgStore = backend === 'postgres' ? await openPostgresFor(options) : undefined;
+  // makeTestContext leaves a store it was given open; these close it and then drop its schema.
+  const closeStore = async () => {
+    if (!pgStore) return;
+    await pgStore.store.close();
+    await pgStore.drop();
+  };
+  let zone: DnsZone;
+  try {
+    zone = await startDnsZone(options.zone ?? {});
+  } catch (err) {
+    await closeStore();
+    throw err;
+  }
+  let test: TestContext;
+  try {
+    test = await makeTestContext({
+      store: pgStore?.store,
+      dataDir: options.dataDir,
+      overrides: {
+        mail: {
+          domain: DOMAIN, hostname: HOSTNAME, delivery: 'deliver', dnsServers: [zone.server], dnsTimeoutMs: 2000, ...(options.mail ?? {}),
+          // The IMAP listeners on free loopback ports too (makeTestContext picks ports for the SMTP and admin ones).
+          listeners: { imap: { host: '127.0.0.1', port: 0 }, imaps: { host: '127.0.0.1', port: 0 }, ...((options.mail?.listeners as object | undefined) ?? {}) },
+        },
       },
-    },
-  });
+    });
+  } catch (err) {
+    await closeStore();
+    await zone.close();
+    throw err;
+  }
   let mail: RunningMail;
   try {
     mail = await startMail(test.ctx, options.mailOptions ?? {});
   } catch (err) {
     await test.cleanup();
+    await closeStore();
     await zone.close();
     throw err;
   }
@@ -132,6 +185,8 @@ export async function startMailHarness(options: HarnessOptions = {}): Promise<Ma
     store,
     zone,
     test,
+    backend,
+    databaseUrl: pgStore?.url,
     async addUser(name, password, emails) {
       await store.tx((q) => createPrincipal(q, { type: 'individual', name, secrets: [password], emails, roles: ['user'] }));
     },
@@ -157,6 +212,7 @@ export async function startMailHarness(options: HarnessOptions = {}): Promise<Ma
     async close() {
       await mail.close();
       await test.cleanup();
+      await closeStore();
       await zone.close();
     },
   };

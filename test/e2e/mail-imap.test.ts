@@ -14,6 +14,7 @@ import { createPrincipal } from '../../src/mail/accounts.ts';
 import { createImapServer } from '../../src/mail/imap/server.ts';
 import { ensureCertificate } from '../../src/lib/tls.ts';
 import { makeTestContext } from '../support/context.ts';
+import { isolatedPostgresUrl, mailBackends } from '../support/stores.ts';
 
 const run = promisify(execFile);
 const USER = 'reader';
@@ -72,342 +73,348 @@ class Raw {
   close() { this.socket.destroy(); }
 }
 
-describe('IMAP server (RFC 3501) with imapflow and curl', { timeout: 120_000 }, () => {
-  let h: MailHarness;
-  let dataDir: string;
-  let imaps: number;
-  let imap: number;
-  const raws: string[] = [];
+for (const backend of mailBackends()) {
+  describe(`IMAP server (RFC 3501) with imapflow and curl (${backend})`, { timeout: 120_000 }, () => {
+    let h: MailHarness;
+    // The data outlives one harness, for the restart below: the data dir, and on PostgreSQL a schema this suite owns.
+    let dataDir: string;
+    let db: { url: string; drop(): Promise<void> } | undefined;
+    let imaps: number;
+    let imap: number;
+    const raws: string[] = [];
 
-  async function deliver(subject: string, body = 'Hello over IMAP.'): Promise<void> {
-    const before = (await h.mailbox(USER)).length;
-    const raw = message({ from: ADDR, to: ADDR, subject, body, messageId: `<${subject.replace(/\W/g, '')}@${DOMAIN}>` });
-    await h.submit({ user: USER, pass: PASS, from: ADDR, to: [ADDR], raw });
-    await waitUntil(async () => (await h.mailbox(USER)).length > before, `delivery of ${subject}`);
-  }
-
-  before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'mana-imap-'));
-    h = await startMailHarness({ dataDir });
-    imaps = h.mail.ports.imaps;
-    imap = h.mail.ports.imap;
-    await h.addUser(USER, PASS, [ADDR]);
-    await h.store.tx((q) => createPrincipal(q, { type: 'individual', name: ADMIN, secrets: [ADMIN_PASS], emails: [`${ADMIN}@${DOMAIN}`], roles: ['user', 'admin'] }));
-    await deliver('First message');
-    await deliver('Second about invoices', 'The invoice is attached in spirit.\r\nSecond line.');
-    for (const m of await h.mailbox(USER)) raws.push(m.raw.toString('latin1'));
-  });
-
-  after(async () => {
-    await h?.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  it('greets with its capabilities; on the plain port LOGIN is refused before STARTTLS (LOGINDISABLED, RFC 3501 §6.2.3), allowed after', async () => {
-    const r = await Raw.open(imap, false);
-    const greeting = await r.until(/^\* OK/);
-    assert.match(greeting, /CAPABILITY IMAP4rev1 .*STARTTLS LOGINDISABLED/);
-    assert.doesNotMatch(greeting, /AUTH=PLAIN/);
-    assert.match(await r.cmd(`a1 LOGIN ${USER} ${PASS}`), /^a1 NO \[PRIVACYREQUIRED\]/m);
-    assert.match(await r.cmd('a2 AUTHENTICATE PLAIN AHJlYWRlcgB4'), /^a2 NO \[PRIVACYREQUIRED\]/m);
-    assert.match(await r.cmd('a3 STARTTLS'), /^a3 OK/m);
-    const secure = tlsConnect({ socket: r.socket as Socket, rejectUnauthorized: false });
-    await new Promise((res) => secure.once('secureConnect', res));
-    const s = new Raw(secure);
-    const caps = await s.cmd('b1 CAPABILITY');
-    assert.match(caps, /AUTH=PLAIN/);
-    assert.doesNotMatch(caps, /LOGINDISABLED|STARTTLS/);
-    assert.match(await s.cmd(`b2 LOGIN ${USER} ${PASS}`), /^b2 OK/m);
-    s.close();
-
-    // imapflow upgrades by itself on the plain port.
-    const c = client(imap, { secure: false });
-    await c.connect();
-    const st = await c.status('INBOX', { messages: true });
-    assert.ok(st);
-    assert.equal(st.messages, 2);
-    await c.logout();
-  });
-
-  it('refuses a wrong password with NO [AUTHENTICATIONFAILED] (RFC 5530); AUTHENTICATE PLAIN with and without an initial response', async () => {
-    const c = client(imaps, { pass: 'wrong' });
-    await assert.rejects(c.connect(), (err: Error & { authenticationFailed?: boolean; serverResponseCode?: string }) => err.authenticationFailed === true || err.serverResponseCode === 'AUTHENTICATIONFAILED');
-    const r = await Raw.open(imaps, true);
-    await r.until(/^\* OK/);
-    assert.match(await r.cmd(`x LOGIN ${USER} nope`), /^x NO \[AUTHENTICATIONFAILED\]/m);
-    // AUTHENTICATE PLAIN with SASL-IR (RFC 4959), and without it (continuation).
-    const plain = Buffer.from(`\0${USER}\0${PASS}`).toString('base64');
-    r.socket.write('y AUTHENTICATE PLAIN\r\n');
-    await r.until(/^\+/);
-    assert.match(await r.cmd(plain, 'y'), /^y OK/m);
-    r.close();
-  });
-
-  it('answers BAD to malformed input and stays up', async () => {
-    const r = await Raw.open(imaps, true);
-    await r.until(/^\* OK/);
-    assert.match(await r.cmd('t1 FETCH (1'), /^t1 BAD/m);
-    assert.match(await r.cmd('t2 FROB'), /^t2 BAD/m);
-    assert.match(await r.cmd('t3 SELECT INBOX'), /^t3 BAD/m, 'SELECT before login');
-    r.socket.write('\x00\xff\xfe garbage\r\n');
-    assert.match(await r.until(/^\* BAD/), /BAD/);
-    r.socket.write(`t4 APPEND INBOX {${100 * 1024 * 1024}}\r\n`);
-    assert.match(await r.until(/^t4 /), /^t4 NO \[TOOBIG\]/m);
-    assert.match(await r.cmd('t5 NOOP'), /^t5 OK/m);
-    r.close();
-  });
-
-  it('LIST shows INBOX, and Captured for an administrator; SELECT reports counts and UIDs', async () => {
-    const c = client(imaps);
-    await c.connect();
-    assert.deepEqual((await c.list()).map((m) => m.path), ['INBOX']);
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const box = c.mailbox as { exists: number; uidValidity: bigint; uidNext: number; flags: Set<string>; permanentFlags: Set<string> };
-      assert.equal(box.exists, 2);
-      assert.ok(box.uidValidity > 0n);
-      const uids = (await h.store.all<{ id: number }>('SELECT id FROM mail_mailbox WHERE mailbox = ? ORDER BY id', [USER])).map((r) => Number(r.id));
-      assert.ok(box.uidNext > uids[1]);
-      assert.ok(box.permanentFlags.has('\\Seen'));
-    } finally {
-      lock.release();
+    async function deliver(subject: string, body = 'Hello over IMAP.'): Promise<void> {
+      const before = (await h.mailbox(USER)).length;
+      const raw = message({ from: ADDR, to: ADDR, subject, body, messageId: `<${subject.replace(/\W/g, '')}@${DOMAIN}>` });
+      await h.submit({ user: USER, pass: PASS, from: ADDR, to: [ADDR], raw });
+      await waitUntil(async () => (await h.mailbox(USER)).length > before, `delivery of ${subject}`);
     }
-    await c.logout();
-    const a = client(imaps, { user: ADMIN, pass: ADMIN_PASS });
-    await a.connect();
-    assert.deepEqual((await a.list()).map((m) => m.path).sort(), ['Captured', 'INBOX']);
-    await a.logout();
-  });
 
-  it('FETCH gives envelope, body structure, whole body, parts and partial ranges that match the stored message (RFC 3501 §6.4.5)', async () => {
-    const c = client(imaps);
-    await c.connect();
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const all = [];
-      for await (const m of c.fetch('1:*', { uid: true, envelope: true, bodyStructure: true, size: true, internalDate: true, flags: true })) all.push(m);
-      assert.equal(all.length, 2);
-      assert.equal(all[1].envelope!.subject, 'Second about invoices');
-      assert.equal(all[1].envelope!.from![0].address, ADDR);
-      assert.equal(all[1].envelope!.messageId, `<Secondaboutinvoices@${DOMAIN}>`);
-      assert.equal(all[1].bodyStructure!.type, 'text/plain');
-      assert.equal(all[1].size, Buffer.byteLength(raws[1], 'latin1'));
-      assert.ok(all[1].internalDate instanceof Date);
-      const uid = all[1].uid;
+    before(async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'mana-imap-'));
+      if (backend === 'postgres') db = await isolatedPostgresUrl(process.env.DATABASE_URL!);
+      h = await startMailHarness({ backend, dataDir, databaseUrl: db?.url });
+      imaps = h.mail.ports.imaps;
+      imap = h.mail.ports.imap;
+      await h.addUser(USER, PASS, [ADDR]);
+      await h.store.tx((q) => createPrincipal(q, { type: 'individual', name: ADMIN, secrets: [ADMIN_PASS], emails: [`${ADMIN}@${DOMAIN}`], roles: ['user', 'admin'] }));
+      await deliver('First message');
+      await deliver('Second about invoices', 'The invoice is attached in spirit.\r\nSecond line.');
+      for (const m of await h.mailbox(USER)) raws.push(m.raw.toString('latin1'));
+    });
 
-      const whole = await c.fetchOne(String(uid), { source: true }, { uid: true });
-      assert.equal(whole && whole.source!.toString('latin1'), raws[1]);
-      const partial = await c.fetchOne(String(uid), { source: { start: 10, maxLength: 25 } }, { uid: true });
-      assert.equal(partial && partial.source!.toString('latin1'), raws[1].slice(10, 35));
-      const headers = await c.fetchOne(String(uid), { headers: ['subject', 'from'] }, { uid: true });
-      assert.ok(headers);
-      const headerText = headers.headers!.toString();
-      assert.match(headerText!, /^Subject: Second about invoices$/m);
-      assert.match(headerText!, /^From: /m);
-      assert.doesNotMatch(headerText!, /^To:/m);
-      const text = await c.fetchOne(String(uid), { bodyParts: ['1', 'text'] }, { uid: true });
-      const body = raws[1].slice(raws[1].indexOf('\r\n\r\n') + 4);
-      assert.equal(text && text.bodyParts!.get('text')!.toString('latin1'), body);
-      assert.equal(text && text.bodyParts!.get('1')!.toString('latin1'), body);
-    } finally {
-      lock.release();
-    }
-    await c.logout();
-  });
+    after(async () => {
+      await h?.close();
+      await db?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
 
-  it('FETCH BODY[] sets \\Seen and reports FLAGS, BODY.PEEK[] does not (RFC 3501 §6.4.5)', async () => {
-    const r = await Raw.open(imaps, true);
-    await r.until(/^\* OK/);
-    await r.cmd(`a LOGIN ${USER} ${PASS}`);
-    await r.cmd('b SELECT INBOX');
-    const peek = await r.cmd('c FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])');
-    assert.match(peek, /^\* 1 FETCH \(BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\r\nSubject: First message\r\n\r\n\)/m);
-    assert.doesNotMatch(peek, /FLAGS/);
-    assert.match(await r.cmd('d FETCH 1 FLAGS'), /FLAGS \(\)/);
-    const read = await r.cmd('e FETCH 1 BODY[]<0.4>');
-    assert.match(read, /BODY\[\]<0> \{4\}\r\n.{4} FLAGS \(\\Seen\)\)/);
-    assert.match(await r.cmd('f UID FETCH 1:* (FLAGS)'), /\* 1 FETCH \(UID \d+ FLAGS \(\\Seen\)\)/);
-    // STORE to undo it, and SEARCH sees both states.
-    assert.match(await r.cmd('g STORE 1 -FLAGS.SILENT (\\Seen)'), /^g OK/m);
-    assert.match(await r.cmd('h SEARCH UNSEEN'), /^\* SEARCH 1 2$/m);
-    await r.cmd('z LOGOUT');
-    r.close();
-  });
+    it('greets with its capabilities; on the plain port LOGIN is refused before STARTTLS (LOGINDISABLED, RFC 3501 §6.2.3), allowed after', async () => {
+      const r = await Raw.open(imap, false);
+      const greeting = await r.until(/^\* OK/);
+      assert.match(greeting, /CAPABILITY IMAP4rev1 .*STARTTLS LOGINDISABLED/);
+      assert.doesNotMatch(greeting, /AUTH=PLAIN/);
+      assert.match(await r.cmd(`a1 LOGIN ${USER} ${PASS}`), /^a1 NO \[PRIVACYREQUIRED\]/m);
+      assert.match(await r.cmd('a2 AUTHENTICATE PLAIN AHJlYWRlcgB4'), /^a2 NO \[PRIVACYREQUIRED\]/m);
+      assert.match(await r.cmd('a3 STARTTLS'), /^a3 OK/m);
+      const secure = tlsConnect({ socket: r.socket as Socket, rejectUnauthorized: false });
+      await new Promise((res) => secure.once('secureConnect', res));
+      const s = new Raw(secure);
+      const caps = await s.cmd('b1 CAPABILITY');
+      assert.match(caps, /AUTH=PLAIN/);
+      assert.doesNotMatch(caps, /LOGINDISABLED|STARTTLS/);
+      assert.match(await s.cmd(`b2 LOGIN ${USER} ${PASS}`), /^b2 OK/m);
+      s.close();
 
-  it('STORE, SEARCH (unseen, from, subject, body, since, larger, not/or, UID) and EXAMINE is read-only', async () => {
-    const c = client(imaps);
-    await c.connect();
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const uids = (await c.search({ all: true }, { uid: true })) as number[];
-      assert.equal(uids.length, 2);
-      await c.messageFlagsAdd(String(uids[0]), ['\\Seen', '\\Flagged', 'urgent'], { uid: true });
-      const f = await c.fetchOne(String(uids[0]), { flags: true }, { uid: true });
-      assert.deepEqual([...(f ? f.flags! : [])].sort(), ['\\Flagged', '\\Seen', 'urgent']);
-      assert.deepEqual(await c.search({ seen: false }, { uid: true }), [uids[1]]);
-      assert.deepEqual(await c.search({ flagged: true }, { uid: true }), [uids[0]]);
-      assert.deepEqual(await c.search({ keyword: 'urgent' }, { uid: true }), [uids[0]]);
-      assert.deepEqual(await c.search({ from: ADDR.toUpperCase() }, { uid: true }), uids);
-      assert.deepEqual(await c.search({ subject: 'INVOICES' }, { uid: true }), [uids[1]]);
-      assert.deepEqual(await c.search({ body: 'second line' }, { uid: true }), [uids[1]]);
-      assert.deepEqual(await c.search({ since: new Date(Date.now() - 86400_000) }, { uid: true }), uids);
-      assert.deepEqual(await c.search({ before: new Date(Date.now() - 86400_000) }, { uid: true }), []);
-      assert.deepEqual(await c.search({ larger: 10, not: { subject: 'first' } }, { uid: true }), [uids[1]]);
-      assert.deepEqual(await c.search({ or: [{ subject: 'first' }, { subject: 'invoices' }] }, { uid: true }), uids);
-      assert.deepEqual(await c.search({ uid: `${uids[1]}:*` }), [2]);
-      await c.messageFlagsSet(String(uids[0]), ['\\Seen'], { uid: true });
-      const g = await c.fetchOne(String(uids[0]), { flags: true }, { uid: true });
-      assert.deepEqual([...(g ? g.flags! : [])], ['\\Seen']);
-    } finally {
-      lock.release();
-    }
-    const ro = await c.getMailboxLock('INBOX', { readOnly: true });
-    try {
-      assert.equal(await c.messageFlagsAdd('1', ['\\Deleted']), false);
-    } finally {
-      ro.release();
-    }
-    await c.logout();
-  });
+      // imapflow upgrades by itself on the plain port.
+      const c = client(imap, { secure: false });
+      await c.connect();
+      const st = await c.status('INBOX', { messages: true });
+      assert.ok(st);
+      assert.equal(st.messages, 2);
+      await c.logout();
+    });
 
-  it('APPEND stores a message with flags and date (APPENDUID), COPY to Captured as admin (COPYUID), EXPUNGE removes it', async () => {
-    const c = client(imaps);
-    await c.connect();
-    const raw = 'From: someone@example.org\r\nTo: reader@mana.test\r\nSubject: Appended \u00e9t\u00e9\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAppended body \u00e9\r\n';
-    const date = new Date('2026-03-04T05:06:07Z');
-    const res = await c.append('INBOX', Buffer.from(raw), ['\\Draft'], date);
-    assert.ok(res && res.uid, 'APPENDUID');
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const m = await c.fetchOne(String(res!.uid), { source: true, flags: true, internalDate: true }, { uid: true });
-      assert.equal(m && m.source!.toString('utf8'), raw);
-      assert.deepEqual([...(m ? m.flags! : [])], ['\\Draft']);
-      assert.equal(m && (m.internalDate as Date).toISOString(), date.toISOString());
-      assert.deepEqual(await c.search({ on: date }, { uid: true }), [res!.uid]);
-      assert.equal(await c.messageDelete(String(res!.uid), { uid: true }), true);
-      assert.equal((c.mailbox as { exists: number }).exists, 2);
-      assert.equal(await c.messageCopy('1', 'Captured'), false, 'a plain user has no Captured');
-    } finally {
-      lock.release();
-    }
-    await c.logout();
-
-    const a = client(imaps, { user: ADMIN, pass: ADMIN_PASS });
-    await a.connect();
-    await a.append('INBOX', Buffer.from(raw));
-    const alock = await a.getMailboxLock('INBOX');
-    try {
-      const copied = await a.messageCopy('1:*', 'Captured');
-      assert.ok(copied && copied.uidMap && copied.uidMap.size === 1, 'COPYUID');
-    } finally {
-      alock.release();
-    }
-    const st = await a.status('Captured', { messages: true });
-    assert.ok(st);
-    assert.equal(st.messages, 1);
-    const captured = await h.mailbox('captured');
-    assert.equal(captured.at(-1)!.raw.toString('utf8'), raw);
-    await a.logout();
-  });
-
-  it('IDLE reports a message delivered by SMTP while idling (RFC 2177)', async () => {
-    const c = client(imaps);
-    await c.connect();
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const start = (c.mailbox as { exists: number }).exists;
-      const seen: number[] = [];
-      c.on('exists', (d: { count: number }) => seen.push(d.count));
-      const idling = c.idle();
-      await new Promise((r) => setTimeout(r, 200));
-      await deliver('Arrived while idling');
-      await waitUntil(() => seen.includes(start + 1), 'EXISTS during IDLE', 10_000);
-      void idling;
-    } finally {
-      lock.release();
-    }
-    await c.logout();
-  });
-
-  it('curl reads the mailbox list and a message by UID (AUTHENTICATE PLAIN with SASL-IR)', async () => {
-    const uid = Number((await h.store.get<{ id: number }>('SELECT MIN(id) AS id FROM mail_mailbox WHERE mailbox = ?', [USER]))!.id);
-    const list = await run('/usr/bin/curl', ['-sS', '-k', '--max-time', '20', `imaps://127.0.0.1:${imaps}/`, '-u', `${USER}:${PASS}`]);
-    assert.match(list.stdout, /LIST .*INBOX/);
-    const msg = await run('/usr/bin/curl', ['-sS', '-k', '--max-time', '20', `imaps://127.0.0.1:${imaps}/INBOX;UID=${uid}`, '-u', `${USER}:${PASS}`], { encoding: 'latin1' });
-    assert.equal(msg.stdout, raws[0]);
-    // And over the plain port with STARTTLS required.
-    const plain = await run('/usr/bin/curl', ['-sS', '-k', '--ssl-reqd', '--max-time', '20', `imap://127.0.0.1:${imap}/INBOX;UID=${uid}`, '-u', `${USER}:${PASS}`], { encoding: 'latin1' });
-    assert.equal(plain.stdout, raws[0]);
-  });
-
-  it('an idling session sees another session\'s APPENDs as EXISTS and its EXPUNGE highest number first (RFC 3501 §7.4.1)', async () => {
-    const a = await Raw.open(imaps, true);
-    const b = await Raw.open(imaps, true);
-    for (const r of [a, b]) {
+    it('refuses a wrong password with NO [AUTHENTICATIONFAILED] (RFC 5530); AUTHENTICATE PLAIN with and without an initial response', async () => {
+      const c = client(imaps, { pass: 'wrong' });
+      await assert.rejects(c.connect(), (err: Error & { authenticationFailed?: boolean; serverResponseCode?: string }) => err.authenticationFailed === true || err.serverResponseCode === 'AUTHENTICATIONFAILED');
+      const r = await Raw.open(imaps, true);
       await r.until(/^\* OK/);
-      await r.cmd(`l LOGIN ${USER} ${PASS}`);
-    }
-    const selected = await a.cmd('s SELECT INBOX');
-    const n = Number(/^\* (\d+) EXISTS/m.exec(selected)![1]);
-    await b.cmd('s SELECT INBOX');
-    a.socket.write('i IDLE\r\n');
-    await a.until(/^\+ idling/);
-    const literal = 'Subject: x\r\n\r\nx\r\n';
-    // LITERAL+ (RFC 7888): no continuation request.
-    assert.match(await b.cmd(`p1 APPEND INBOX {${literal.length}+}\r\n${literal}`, 'p1'), /^p1 OK \[APPENDUID \d+ \d+\]/m);
-    assert.match(await b.cmd(`p2 APPEND INBOX {${literal.length}+}\r\n${literal}`, 'p2'), /^p2 OK/m);
-    await a.until(new RegExp(`^\\* ${n + 2} EXISTS`));
-    await b.cmd('n NOOP');
-    assert.match(await b.cmd(`d STORE ${n + 1}:${n + 2} +FLAGS.SILENT (\\Deleted)`), /^d OK/m);
-    const expunged = await b.cmd('e EXPUNGE');
-    assert.match(expunged, new RegExp(`\\* ${n + 2} EXPUNGE\r\n\\* ${n + 1} EXPUNGE`));
-    const seen = await a.until(new RegExp(`^\\* ${n + 1} EXPUNGE`));
-    assert.match(seen, new RegExp(`\\* ${n + 2} EXPUNGE\r\n\\* ${n + 1} EXPUNGE`));
-    a.socket.write('DONE\r\n');
-    assert.match(await a.until(/^i /), /^i OK/m);
-    a.close();
-    b.close();
-  });
+      assert.match(await r.cmd(`x LOGIN ${USER} nope`), /^x NO \[AUTHENTICATIONFAILED\]/m);
+      // AUTHENTICATE PLAIN with SASL-IR (RFC 4959), and without it (continuation).
+      const plain = Buffer.from(`\0${USER}\0${PASS}`).toString('base64');
+      r.socket.write('y AUTHENTICATE PLAIN\r\n');
+      await r.until(/^\+/);
+      assert.match(await r.cmd(plain, 'y'), /^y OK/m);
+      r.close();
+    });
 
-  it('STARTTLS drops commands pipelined behind it in clear text (RFC 3501 §6.2.1)', async () => {
-    const r = await Raw.open(imap, false);
-    await r.until(/^\* OK/);
-    r.socket.write('a STARTTLS\r\nb CAPABILITY\r\n');
-    await r.until(/^a OK/);
-    const secure = tlsConnect({ socket: r.socket as Socket, rejectUnauthorized: false });
-    await new Promise((res) => secure.once('secureConnect', res));
-    const s = new Raw(secure);
-    assert.match(await s.cmd('c NOOP'), /^c OK/m);
-    assert.doesNotMatch(s.buf + r.buf, /^b /m);
-    s.close();
-  });
+    it('answers BAD to malformed input and stays up', async () => {
+      const r = await Raw.open(imaps, true);
+      await r.until(/^\* OK/);
+      assert.match(await r.cmd('t1 FETCH (1'), /^t1 BAD/m);
+      assert.match(await r.cmd('t2 FROB'), /^t2 BAD/m);
+      assert.match(await r.cmd('t3 SELECT INBOX'), /^t3 BAD/m, 'SELECT before login');
+      r.socket.write('\x00\xff\xfe garbage\r\n');
+      assert.match(await r.until(/^\* BAD/), /BAD/);
+      r.socket.write(`t4 APPEND INBOX {${100 * 1024 * 1024}}\r\n`);
+      assert.match(await r.until(/^t4 /), /^t4 NO \[TOOBIG\]/m);
+      assert.match(await r.cmd('t5 NOOP'), /^t5 OK/m);
+      r.close();
+    });
 
-  it('UIDs and UIDVALIDITY stay the same across a restart of the mail server (RFC 3501 §2.3.1.1)', async () => {
-    async function snapshot(port: number) {
-      const c = client(port);
+    it('LIST shows INBOX, and Captured for an administrator; SELECT reports counts and UIDs', async () => {
+      const c = client(imaps);
+      await c.connect();
+      assert.deepEqual((await c.list()).map((m) => m.path), ['INBOX']);
+      const lock = await c.getMailboxLock('INBOX');
+      try {
+        const box = c.mailbox as { exists: number; uidValidity: bigint; uidNext: number; flags: Set<string>; permanentFlags: Set<string> };
+        assert.equal(box.exists, 2);
+        assert.ok(box.uidValidity > 0n);
+        const uids = (await h.store.all<{ id: number }>('SELECT id FROM mail_mailbox WHERE mailbox = ? ORDER BY id', [USER])).map((r) => Number(r.id));
+        assert.ok(box.uidNext > uids[1]);
+        assert.ok(box.permanentFlags.has('\\Seen'));
+      } finally {
+        lock.release();
+      }
+      await c.logout();
+      const a = client(imaps, { user: ADMIN, pass: ADMIN_PASS });
+      await a.connect();
+      assert.deepEqual((await a.list()).map((m) => m.path).sort(), ['Captured', 'INBOX']);
+      await a.logout();
+    });
+
+    it('FETCH gives envelope, body structure, whole body, parts and partial ranges that match the stored message (RFC 3501 §6.4.5)', async () => {
+      const c = client(imaps);
+      await c.connect();
+      const lock = await c.getMailboxLock('INBOX');
+      try {
+        const all = [];
+        for await (const m of c.fetch('1:*', { uid: true, envelope: true, bodyStructure: true, size: true, internalDate: true, flags: true })) all.push(m);
+        assert.equal(all.length, 2);
+        assert.equal(all[1].envelope!.subject, 'Second about invoices');
+        assert.equal(all[1].envelope!.from![0].address, ADDR);
+        assert.equal(all[1].envelope!.messageId, `<Secondaboutinvoices@${DOMAIN}>`);
+        assert.equal(all[1].bodyStructure!.type, 'text/plain');
+        assert.equal(all[1].size, Buffer.byteLength(raws[1], 'latin1'));
+        assert.ok(all[1].internalDate instanceof Date);
+        const uid = all[1].uid;
+
+        const whole = await c.fetchOne(String(uid), { source: true }, { uid: true });
+        assert.equal(whole && whole.source!.toString('latin1'), raws[1]);
+        const partial = await c.fetchOne(String(uid), { source: { start: 10, maxLength: 25 } }, { uid: true });
+        assert.equal(partial && partial.source!.toString('latin1'), raws[1].slice(10, 35));
+        const headers = await c.fetchOne(String(uid), { headers: ['subject', 'from'] }, { uid: true });
+        assert.ok(headers);
+        const headerText = headers.headers!.toString();
+        assert.match(headerText!, /^Subject: Second about invoices$/m);
+        assert.match(headerText!, /^From: /m);
+        assert.doesNotMatch(headerText!, /^To:/m);
+        const text = await c.fetchOne(String(uid), { bodyParts: ['1', 'text'] }, { uid: true });
+        const body = raws[1].slice(raws[1].indexOf('\r\n\r\n') + 4);
+        assert.equal(text && text.bodyParts!.get('text')!.toString('latin1'), body);
+        assert.equal(text && text.bodyParts!.get('1')!.toString('latin1'), body);
+      } finally {
+        lock.release();
+      }
+      await c.logout();
+    });
+
+    it('FETCH BODY[] sets \\Seen and reports FLAGS, BODY.PEEK[] does not (RFC 3501 §6.4.5)', async () => {
+      const r = await Raw.open(imaps, true);
+      await r.until(/^\* OK/);
+      await r.cmd(`a LOGIN ${USER} ${PASS}`);
+      await r.cmd('b SELECT INBOX');
+      const peek = await r.cmd('c FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])');
+      assert.match(peek, /^\* 1 FETCH \(BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\r\nSubject: First message\r\n\r\n\)/m);
+      assert.doesNotMatch(peek, /FLAGS/);
+      assert.match(await r.cmd('d FETCH 1 FLAGS'), /FLAGS \(\)/);
+      const read = await r.cmd('e FETCH 1 BODY[]<0.4>');
+      assert.match(read, /BODY\[\]<0> \{4\}\r\n.{4} FLAGS \(\\Seen\)\)/);
+      assert.match(await r.cmd('f UID FETCH 1:* (FLAGS)'), /\* 1 FETCH \(UID \d+ FLAGS \(\\Seen\)\)/);
+      // STORE to undo it, and SEARCH sees both states.
+      assert.match(await r.cmd('g STORE 1 -FLAGS.SILENT (\\Seen)'), /^g OK/m);
+      assert.match(await r.cmd('h SEARCH UNSEEN'), /^\* SEARCH 1 2$/m);
+      await r.cmd('z LOGOUT');
+      r.close();
+    });
+
+    it('STORE, SEARCH (unseen, from, subject, body, since, larger, not/or, UID) and EXAMINE is read-only', async () => {
+      const c = client(imaps);
       await c.connect();
       const lock = await c.getMailboxLock('INBOX');
       try {
         const uids = (await c.search({ all: true }, { uid: true })) as number[];
-        return { validity: (c.mailbox as { uidValidity: bigint }).uidValidity, uids };
+        assert.equal(uids.length, 2);
+        await c.messageFlagsAdd(String(uids[0]), ['\\Seen', '\\Flagged', 'urgent'], { uid: true });
+        const f = await c.fetchOne(String(uids[0]), { flags: true }, { uid: true });
+        assert.deepEqual([...(f ? f.flags! : [])].sort(), ['\\Flagged', '\\Seen', 'urgent']);
+        assert.deepEqual(await c.search({ seen: false }, { uid: true }), [uids[1]]);
+        assert.deepEqual(await c.search({ flagged: true }, { uid: true }), [uids[0]]);
+        assert.deepEqual(await c.search({ keyword: 'urgent' }, { uid: true }), [uids[0]]);
+        assert.deepEqual(await c.search({ from: ADDR.toUpperCase() }, { uid: true }), uids);
+        assert.deepEqual(await c.search({ subject: 'INVOICES' }, { uid: true }), [uids[1]]);
+        assert.deepEqual(await c.search({ body: 'second line' }, { uid: true }), [uids[1]]);
+        assert.deepEqual(await c.search({ since: new Date(Date.now() - 86400_000) }, { uid: true }), uids);
+        assert.deepEqual(await c.search({ before: new Date(Date.now() - 86400_000) }, { uid: true }), []);
+        assert.deepEqual(await c.search({ larger: 10, not: { subject: 'first' } }, { uid: true }), [uids[1]]);
+        assert.deepEqual(await c.search({ or: [{ subject: 'first' }, { subject: 'invoices' }] }, { uid: true }), uids);
+        assert.deepEqual(await c.search({ uid: `${uids[1]}:*` }), [2]);
+        await c.messageFlagsSet(String(uids[0]), ['\\Seen'], { uid: true });
+        const g = await c.fetchOne(String(uids[0]), { flags: true }, { uid: true });
+        assert.deepEqual([...(g ? g.flags! : [])], ['\\Seen']);
       } finally {
         lock.release();
-        await c.logout();
       }
-    }
-    const before = await snapshot(imaps);
-    const open = await Raw.open(imaps, true);
-    await open.until(/^\* OK/);
-    await open.cmd(`a LOGIN ${USER} ${PASS}`);
-    await h.close();
-    assert.match(await open.until(/^\* BYE/), /BYE Server shutting down/, 'sessions are told on shutdown');
-    open.close();
-    h = await startMailHarness({ dataDir });
-    const afterRestart = await snapshot(h.mail.ports.imaps);
-    assert.deepEqual(afterRestart, before);
-    imaps = h.mail.ports.imaps;
+      const ro = await c.getMailboxLock('INBOX', { readOnly: true });
+      try {
+        assert.equal(await c.messageFlagsAdd('1', ['\\Deleted']), false);
+      } finally {
+        ro.release();
+      }
+      await c.logout();
+    });
+
+    it('APPEND stores a message with flags and date (APPENDUID), COPY to Captured as admin (COPYUID), EXPUNGE removes it', async () => {
+      const c = client(imaps);
+      await c.connect();
+      const raw = 'From: someone@example.org\r\nTo: reader@mana.test\r\nSubject: Appended \u00e9t\u00e9\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAppended body \u00e9\r\n';
+      const date = new Date('2026-03-04T05:06:07Z');
+      const res = await c.append('INBOX', Buffer.from(raw), ['\\Draft'], date);
+      assert.ok(res && res.uid, 'APPENDUID');
+      const lock = await c.getMailboxLock('INBOX');
+      try {
+        const m = await c.fetchOne(String(res!.uid), { source: true, flags: true, internalDate: true }, { uid: true });
+        assert.equal(m && m.source!.toString('utf8'), raw);
+        assert.deepEqual([...(m ? m.flags! : [])], ['\\Draft']);
+        assert.equal(m && (m.internalDate as Date).toISOString(), date.toISOString());
+        assert.deepEqual(await c.search({ on: date }, { uid: true }), [res!.uid]);
+        assert.equal(await c.messageDelete(String(res!.uid), { uid: true }), true);
+        assert.equal((c.mailbox as { exists: number }).exists, 2);
+        assert.equal(await c.messageCopy('1', 'Captured'), false, 'a plain user has no Captured');
+      } finally {
+        lock.release();
+      }
+      await c.logout();
+
+      const a = client(imaps, { user: ADMIN, pass: ADMIN_PASS });
+      await a.connect();
+      await a.append('INBOX', Buffer.from(raw));
+      const alock = await a.getMailboxLock('INBOX');
+      try {
+        const copied = await a.messageCopy('1:*', 'Captured');
+        assert.ok(copied && copied.uidMap && copied.uidMap.size === 1, 'COPYUID');
+      } finally {
+        alock.release();
+      }
+      const st = await a.status('Captured', { messages: true });
+      assert.ok(st);
+      assert.equal(st.messages, 1);
+      const captured = await h.mailbox('captured');
+      assert.equal(captured.at(-1)!.raw.toString('utf8'), raw);
+      await a.logout();
+    });
+
+    it('IDLE reports a message delivered by SMTP while idling (RFC 2177)', async () => {
+      const c = client(imaps);
+      await c.connect();
+      const lock = await c.getMailboxLock('INBOX');
+      try {
+        const start = (c.mailbox as { exists: number }).exists;
+        const seen: number[] = [];
+        c.on('exists', (d: { count: number }) => seen.push(d.count));
+        const idling = c.idle();
+        await new Promise((r) => setTimeout(r, 200));
+        await deliver('Arrived while idling');
+        await waitUntil(() => seen.includes(start + 1), 'EXISTS during IDLE', 10_000);
+        void idling;
+      } finally {
+        lock.release();
+      }
+      await c.logout();
+    });
+
+    it('curl reads the mailbox list and a message by UID (AUTHENTICATE PLAIN with SASL-IR)', async () => {
+      const uid = Number((await h.store.get<{ id: number }>('SELECT MIN(id) AS id FROM mail_mailbox WHERE mailbox = ?', [USER]))!.id);
+      const list = await run('/usr/bin/curl', ['-sS', '-k', '--max-time', '20', `imaps://127.0.0.1:${imaps}/`, '-u', `${USER}:${PASS}`]);
+      assert.match(list.stdout, /LIST .*INBOX/);
+      const msg = await run('/usr/bin/curl', ['-sS', '-k', '--max-time', '20', `imaps://127.0.0.1:${imaps}/INBOX;UID=${uid}`, '-u', `${USER}:${PASS}`], { encoding: 'latin1' });
+      assert.equal(msg.stdout, raws[0]);
+      // And over the plain port with STARTTLS required.
+      const plain = await run('/usr/bin/curl', ['-sS', '-k', '--ssl-reqd', '--max-time', '20', `imap://127.0.0.1:${imap}/INBOX;UID=${uid}`, '-u', `${USER}:${PASS}`], { encoding: 'latin1' });
+      assert.equal(plain.stdout, raws[0]);
+    });
+
+    it('an idling session sees another session\'s APPENDs as EXISTS and its EXPUNGE highest number first (RFC 3501 §7.4.1)', async () => {
+      const a = await Raw.open(imaps, true);
+      const b = await Raw.open(imaps, true);
+      for (const r of [a, b]) {
+        await r.until(/^\* OK/);
+        await r.cmd(`l LOGIN ${USER} ${PASS}`);
+      }
+      const selected = await a.cmd('s SELECT INBOX');
+      const n = Number(/^\* (\d+) EXISTS/m.exec(selected)![1]);
+      await b.cmd('s SELECT INBOX');
+      a.socket.write('i IDLE\r\n');
+      await a.until(/^\+ idling/);
+      const literal = 'Subject: x\r\n\r\nx\r\n';
+      // LITERAL+ (RFC 7888): no continuation request.
+      assert.match(await b.cmd(`p1 APPEND INBOX {${literal.length}+}\r\n${literal}`, 'p1'), /^p1 OK \[APPENDUID \d+ \d+\]/m);
+      assert.match(await b.cmd(`p2 APPEND INBOX {${literal.length}+}\r\n${literal}`, 'p2'), /^p2 OK/m);
+      await a.until(new RegExp(`^\\* ${n + 2} EXISTS`));
+      await b.cmd('n NOOP');
+      assert.match(await b.cmd(`d STORE ${n + 1}:${n + 2} +FLAGS.SILENT (\\Deleted)`), /^d OK/m);
+      const expunged = await b.cmd('e EXPUNGE');
+      assert.match(expunged, new RegExp(`\\* ${n + 2} EXPUNGE\r\n\\* ${n + 1} EXPUNGE`));
+      const seen = await a.until(new RegExp(`^\\* ${n + 1} EXPUNGE`));
+      assert.match(seen, new RegExp(`\\* ${n + 2} EXPUNGE\r\n\\* ${n + 1} EXPUNGE`));
+      a.socket.write('DONE\r\n');
+      assert.match(await a.until(/^i /), /^i OK/m);
+      a.close();
+      b.close();
+    });
+
+    it('STARTTLS drops commands pipelined behind it in clear text (RFC 3501 §6.2.1)', async () => {
+      const r = await Raw.open(imap, false);
+      await r.until(/^\* OK/);
+      r.socket.write('a STARTTLS\r\nb CAPABILITY\r\n');
+      await r.until(/^a OK/);
+      const secure = tlsConnect({ socket: r.socket as Socket, rejectUnauthorized: false });
+      await new Promise((res) => secure.once('secureConnect', res));
+      const s = new Raw(secure);
+      assert.match(await s.cmd('c NOOP'), /^c OK/m);
+      assert.doesNotMatch(s.buf + r.buf, /^b /m);
+      s.close();
+    });
+
+    it('UIDs and UIDVALIDITY stay the same across a restart of the mail server (RFC 3501 §2.3.1.1)', async () => {
+      async function snapshot(port: number) {
+        const c = client(port);
+        await c.connect();
+        const lock = await c.getMailboxLock('INBOX');
+        try {
+          const uids = (await c.search({ all: true }, { uid: true })) as number[];
+          return { validity: (c.mailbox as { uidValidity: bigint }).uidValidity, uids };
+        } finally {
+          lock.release();
+          await c.logout();
+        }
+      }
+      const before = await snapshot(imaps);
+      const open = await Raw.open(imaps, true);
+      await open.until(/^\* OK/);
+      await open.cmd(`a LOGIN ${USER} ${PASS}`);
+      await h.close();
+      assert.match(await open.until(/^\* BYE/), /BYE Server shutting down/, 'sessions are told on shutdown');
+      open.close();
+      h = await startMailHarness({ backend, dataDir, databaseUrl: db?.url });
+      const afterRestart = await snapshot(h.mail.ports.imaps);
+      assert.deepEqual(afterRestart, before);
+      imaps = h.mail.ports.imaps;
+    });
   });
-});
+}
 
 describe('IMAP autologout (RFC 3501 §5.4)', () => {
   it('says BYE and closes a connection idle for longer than the timer', async () => {

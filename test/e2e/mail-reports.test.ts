@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { DOMAIN, startMailHarness, waitUntil, type MailHarness } from './mail-harness.ts';
+import { mailBackends } from '../support/stores.ts';
 
 const RUA = `postmaster@${DOMAIN}`;
 const base64 = (b: Buffer) => b.toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -115,82 +116,84 @@ async function sendInbound(port: number, from: string, to: string, raw: string):
   }
 }
 
-describe('DMARC aggregate and TLS reports to postmaster@ (RFC 7489 §7.2, RFC 8460 §5.3)', () => {
-  let h: MailHarness;
-  let admin: (path: string, auth?: boolean) => Promise<{ status: number; body: any }>;
-  const inPostmaster = async (needle: string) => (await h.mailbox('postmaster')).filter((m) => m.raw.toString('latin1').includes(needle));
+for (const backend of mailBackends()) {
+  describe(`DMARC aggregate and TLS reports to postmaster@ (RFC 7489 §7.2, RFC 8460 §5.3) (${backend})`, () => {
+    let h: MailHarness;
+    let admin: (path: string, auth?: boolean) => Promise<{ status: number; body: any }>;
+    const inPostmaster = async (needle: string) => (await h.mailbox('postmaster')).filter((m) => m.raw.toString('latin1').includes(needle));
 
-  before(async () => {
-    h = await startMailHarness();
-    const authorization = `Basic ${Buffer.from(`admin:${h.test.ctx.secrets.adminPassword}`).toString('base64')}`;
-    admin = async (path, auth = true) => {
-      const r = await fetch(`http://127.0.0.1:${h.mail.ports.admin}${path}`, { headers: auth ? { authorization } : {} });
-      return { status: r.status, body: await r.json() };
-    };
-  });
-  after(async () => {
-    await h?.close();
-  });
-
-  it('a gzipped DMARC report is listed with its organisation, domain and counts, in full by id, and the mail stays in the mailbox', async () => {
-    assert.match(await sendInbound(h.mail.ports.inbound, 'noreply-dmarc-support@google.com', RUA, dmarcMail('first')), /^250/);
-    const list = await waitUntil(async () => { const r = await admin('/api/reports/dmarc'); return r.body.data?.total > 0 ? r : undefined; }, 'the DMARC report listed');
-    assert.equal(list.status, 200);
-    assert.equal(list.body.data.total, 1);
-    const [item] = list.body.data.items;
-    assert.deepEqual(item, {
-      id: item.id, org: 'google.com', reportId: '9182736450123456789', domain: DOMAIN, begin: '2024-01-01T00:00:00.000Z', end: '2024-01-01T23:59:59.000Z',
-      summary: { messages: 19, passed: 17, failed: 2, rows: 2, policy: 'quarantine' },
+    before(async () => {
+      h = await startMailHarness({ backend });
+      const authorization = `Basic ${Buffer.from(`admin:${h.test.ctx.secrets.adminPassword}`).toString('base64')}`;
+      admin = async (path, auth = true) => {
+        const r = await fetch(`http://127.0.0.1:${h.mail.ports.admin}${path}`, { headers: auth ? { authorization } : {} });
+        return { status: r.status, body: await r.json() };
+      };
+    });
+    after(async () => {
+      await h?.close();
     });
 
-    const full = await admin(`/api/reports/dmarc/${item.id}`);
-    assert.equal(full.status, 200);
-    const report = full.body.data.report;
-    assert.deepEqual(report.policy, { domain: DOMAIN, adkim: 'r', aspf: 'r', p: 'quarantine', sp: 'quarantine', pct: 100, fo: null });
-    assert.deepEqual(report.records.map((r: any) => [r.sourceIp, r.count, r.disposition, r.dkim, r.spf, r.headerFrom]), [
-      ['203.0.113.25', 17, 'none', 'pass', 'pass', DOMAIN],
-      ['198.51.100.7', 2, 'quarantine', 'fail', 'fail', DOMAIN],
-    ]);
-    const stored = await inPostmaster('Report-ID: 9182736450123456789 first');
-    assert.equal(stored.length, 1, 'the report mail is in the postmaster mailbox');
-    assert.equal(full.body.data.messageId, stored[0].queueId, 'the report names the mail that carried it');
-  });
+    it('a gzipped DMARC report is listed with its organisation, domain and counts, in full by id, and the mail stays in the mailbox', async () => {
+      assert.match(await sendInbound(h.mail.ports.inbound, 'noreply-dmarc-support@google.com', RUA, dmarcMail('first')), /^250/);
+      const list = await waitUntil(async () => { const r = await admin('/api/reports/dmarc'); return r.body.data?.total > 0 ? r : undefined; }, 'the DMARC report listed');
+      assert.equal(list.status, 200);
+      assert.equal(list.body.data.total, 1);
+      const [item] = list.body.data.items;
+      assert.deepEqual(item, {
+        id: item.id, org: 'google.com', reportId: '9182736450123456789', domain: DOMAIN, begin: '2024-01-01T00:00:00.000Z', end: '2024-01-01T23:59:59.000Z',
+        summary: { messages: 19, passed: 17, failed: 2, rows: 2, policy: 'quarantine' },
+      });
 
-  it('a TLS report (application/tlsrpt+gzip) is listed with its policy domain and session counts', async () => {
-    assert.match(await sendInbound(h.mail.ports.inbound, 'tlsrpt-noreply@company-x.example', RUA, tlsMail()), /^250/);
-    const list = await waitUntil(async () => { const r = await admin('/api/reports/tls'); return r.body.data?.total > 0 ? r : undefined; }, 'the TLS report listed');
-    const [item] = list.body.data.items;
-    assert.equal(item.org, 'Company-X');
-    assert.equal(item.reportId, '5065427c-23d3-47ca-b6e0-946ea0e8c4be');
-    assert.equal(item.domain, DOMAIN);
-    assert.deepEqual(item.summary, { successful: 5326, failed: 303, policies: 1 });
-    const full = (await admin(`/api/reports/tls/${item.id}`)).body.data.report;
-    assert.deepEqual(full.policies[0].failures.map((f: any) => [f.resultType, f.sendingMtaIp, f.receivingMxHostname, f.failedSessions]), [
-      ['certificate-expired', '2001:db8:abcd:12::1', `mail.${DOMAIN}`, 300],
-      ['starttls-not-supported', '198.51.100.62', `mail.${DOMAIN}`, 3],
-    ]);
-    assert.equal((await inPostmaster('TLS-Report-Submitter: company-x.example')).length, 1);
-    assert.equal((await admin('/api/reports/dmarc')).body.data.total, 1, 'the TLS report is not listed with DMARC reports');
-  });
+      const full = await admin(`/api/reports/dmarc/${item.id}`);
+      assert.equal(full.status, 200);
+      const report = full.body.data.report;
+      assert.deepEqual(report.policy, { domain: DOMAIN, adkim: 'r', aspf: 'r', p: 'quarantine', sp: 'quarantine', pct: 100, fo: null });
+      assert.deepEqual(report.records.map((r: any) => [r.sourceIp, r.count, r.disposition, r.dkim, r.spf, r.headerFrom]), [
+        ['203.0.113.25', 17, 'none', 'pass', 'pass', DOMAIN],
+        ['198.51.100.7', 2, 'quarantine', 'fail', 'fail', DOMAIN],
+      ]);
+      const stored = await inPostmaster('Report-ID: 9182736450123456789 first');
+      assert.equal(stored.length, 1, 'the report mail is in the postmaster mailbox');
+      assert.equal(full.body.data.messageId, stored[0].queueId, 'the report names the mail that carried it');
+    });
 
-  it('the same report sent twice is listed once; both mails are in the mailbox', async () => {
-    assert.match(await sendInbound(h.mail.ports.inbound, 'noreply-dmarc-support@google.com', RUA, dmarcMail('second')), /^250/);
-    await waitUntil(async () => (await inPostmaster('Report-ID: 9182736450123456789 second')).length === 1, 'the second copy delivered');
-    const list = await admin('/api/reports/dmarc');
-    assert.equal(list.body.data.total, 1);
-    assert.equal(list.body.data.items.length, 1);
-    assert.equal((await inPostmaster('Report-ID: 9182736450123456789')).length, 2);
-  });
+    it('a TLS report (application/tlsrpt+gzip) is listed with its policy domain and session counts', async () => {
+      assert.match(await sendInbound(h.mail.ports.inbound, 'tlsrpt-noreply@company-x.example', RUA, tlsMail()), /^250/);
+      const list = await waitUntil(async () => { const r = await admin('/api/reports/tls'); return r.body.data?.total > 0 ? r : undefined; }, 'the TLS report listed');
+      const [item] = list.body.data.items;
+      assert.equal(item.org, 'Company-X');
+      assert.equal(item.reportId, '5065427c-23d3-47ca-b6e0-946ea0e8c4be');
+      assert.equal(item.domain, DOMAIN);
+      assert.deepEqual(item.summary, { successful: 5326, failed: 303, policies: 1 });
+      const full = (await admin(`/api/reports/tls/${item.id}`)).body.data.report;
+      assert.deepEqual(full.policies[0].failures.map((f: any) => [f.resultType, f.sendingMtaIp, f.receivingMxHostname, f.failedSessions]), [
+        ['certificate-expired', '2001:db8:abcd:12::1', `mail.${DOMAIN}`, 300],
+        ['starttls-not-supported', '198.51.100.62', `mail.${DOMAIN}`, 3],
+      ]);
+      assert.equal((await inPostmaster('TLS-Report-Submitter: company-x.example')).length, 1);
+      assert.equal((await admin('/api/reports/dmarc')).body.data.total, 1, 'the TLS report is not listed with DMARC reports');
+    });
 
-  it('domain filter and paging; an unknown id is notFound; the routes need the admin credentials', async () => {
-    assert.equal((await admin(`/api/reports/dmarc?domain=${DOMAIN}`)).body.data.total, 1);
-    assert.deepEqual((await admin('/api/reports/dmarc?domain=other.test')).body.data, { items: [], total: 0 });
-    assert.deepEqual((await admin('/api/reports/tls?page=2&limit=1')).body.data, { items: [], total: 1 });
-    const missing = await admin('/api/reports/dmarc/999999');
-    assert.equal(missing.status, 404);
-    assert.equal(missing.body.error, 'notFound');
-    assert.equal((await admin('/api/reports/tls/not-a-number')).status, 404);
-    assert.equal((await admin('/api/reports/dmarc?limit=x')).status, 400);
-    assert.equal((await admin('/api/reports/dmarc', false)).status, 401);
+    it('the same report sent twice is listed once; both mails are in the mailbox', async () => {
+      assert.match(await sendInbound(h.mail.ports.inbound, 'noreply-dmarc-support@google.com', RUA, dmarcMail('second')), /^250/);
+      await waitUntil(async () => (await inPostmaster('Report-ID: 9182736450123456789 second')).length === 1, 'the second copy delivered');
+      const list = await admin('/api/reports/dmarc');
+      assert.equal(list.body.data.total, 1);
+      assert.equal(list.body.data.items.length, 1);
+      assert.equal((await inPostmaster('Report-ID: 9182736450123456789')).length, 2);
+    });
+
+    it('domain filter and paging; an unknown id is notFound; the routes need the admin credentials', async () => {
+      assert.equal((await admin(`/api/reports/dmarc?domain=${DOMAIN}`)).body.data.total, 1);
+      assert.deepEqual((await admin('/api/reports/dmarc?domain=other.test')).body.data, { items: [], total: 0 });
+      assert.deepEqual((await admin('/api/reports/tls?page=2&limit=1')).body.data, { items: [], total: 1 });
+      const missing = await admin('/api/reports/dmarc/999999');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.error, 'notFound');
+      assert.equal((await admin('/api/reports/tls/not-a-number')).status, 404);
+      assert.equal((await admin('/api/reports/dmarc?limit=x')).status, 400);
+      assert.equal((await admin('/api/reports/dmarc', false)).status, 401);
+    });
   });
-});
+}

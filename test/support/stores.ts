@@ -81,3 +81,13 @@ export function stackBackends(): Array<{ name: string; databaseUrl(): Promise<{ 
   if (base) list.push({ name: 'postgres', databaseUrl: () => isolatedPostgresUrl(base) });
   return list;
 }
+
+let mailSkipPrinted = false;
+
+/** The backends the mail server's whole-path suites run on: SQLite always, PostgreSQL when DATABASE_URL is set. */
+export function mailBackends(): Array<'sqlite' | 'postgres'> {
+  if (process.env.DATABASE_URL) return ['sqlite', 'postgres'];
+  if (!mailSkipPrinted) console.log('# skip: PostgreSQL mail runs need DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+  mailSkipPrinted = true;
+  return ['sqlite'];
+}

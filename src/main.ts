@@ -1,4 +1,4 @@
-// The `mana` command line: start the stack or one service, and administer accounts, keys, DNS records, queue and captured mail.
+// The `mana` command line: start the stack or one service, and administer accounts, keys, DNS records, queue, captured mail, suppressions and reports; send a test message, read the logs, check a domain (doctor).
 import { loadConfig, ConfigError } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { startStack, type ServiceName, type Stack } from './stack/start.ts';
@@ -21,6 +21,8 @@ Usage:
   mana suppressions list|add|remove ...   addresses mail is not sent to (hard bounces)
   mana reports dmarc|tls [ID]         DMARC and TLS reports received
   mana doctor DOMAIN [--host HOST] [--json]   DNS, ports, TLS, PTR/HELO, open relay
+  mana send --to ADDRESS [--from A] [--subject S] [--text T]   a test message through the running server, and its outcome
+  mana logs [--service S] [--level L] [--grep TEXT] [--queue ID] [--lines N] [--json] [--follow]
   mana config check [FILE]
 
 Settings come from config.toml (MANA_CONFIG, <MANA_DATA_DIR>/config.toml or ./config.toml)
@@ -40,6 +42,8 @@ const COMMANDS: Record<string, string> = {
   reports: './cli/reports.ts',
   config: './cli/config.ts',
   doctor: './cli/doctor/index.ts',
+  send: './cli/send.ts',
+  logs: './cli/logs.ts',
 };
 
 export type CliIo = { config: Readonly<Config>; store: Store; out: (s: string) => void };

@@ -30,10 +30,49 @@ export class LogQueryError extends Error {
   code = 'logs.bad_query';
 }
 
-export async function readLogs(dir: string, query: LogQuery = {}): Promise<{ items: LogEntry[]; total: number }> {
+/** The service and UTC day of a daily log file name (`mail.log.2025-01-31`); undefined for other files. */
+export function logFileOf(name: string): { service: string; day: string } | undefined {
+  const m = FILE.exec(name);
+  return m ? { service: m[1], day: m[2] } : undefined;
+}
+
+/** A log line as an entry with its time in ms (`at`, 0 when unreadable). */
+export type ParsedLogLine = LogEntry & { at: number };
+
+/**
+ * A parser of single log lines that keeps only those matching `filter` and `level`; undefined for
+ * lines that do not match, blank lines and lines cut by a crash mid-write. `fileService` names the
+ * service of lines without a `service` field. Throws LogQueryError for an unknown level.
+ */
+export function logLineMatcher(query: Pick<LogQuery, 'filter' | 'level'> = {}): (line: string, fileService: string) => ParsedLogLine | undefined {
   const minLevel = query.level ? LEVEL_NUMBER[query.level.toLowerCase()] : 0;
   if (minLevel === undefined) throw new LogQueryError(`level is one of ${Object.keys(LEVEL_NUMBER).join(', ')}`);
   const needle = query.filter?.toLowerCase();
+  return (line, fileService) => {
+    if (!line.trim() || (needle && !line.toLowerCase().includes(needle))) return undefined;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      return undefined; // a line cut by a crash mid-write
+    }
+    const level = Number(o.level);
+    if (level < minLevel) return undefined;
+    const { time, level: _l, msg, service, pid: _p, hostname: _h, ...details } = o;
+    const at = Date.parse(String(time));
+    return {
+      at: Number.isNaN(at) ? 0 : at,
+      timestamp: typeof time === 'string' ? time : new Date(Number(time) || 0).toISOString(),
+      level: LEVELS[level] ?? String(o.level),
+      event: String(msg ?? ''),
+      service: String(service ?? fileService),
+      details,
+    };
+  };
+}
+
+export async function readLogs(dir: string, query: LogQuery = {}): Promise<{ items: LogEntry[]; total: number }> {
+  const match = logLineMatcher(query);
   let names: string[];
   try {
     names = await readdir(dir);
@@ -42,32 +81,14 @@ export async function readLogs(dir: string, query: LogQuery = {}): Promise<{ ite
     throw err;
   }
   const files = names
-    .map((name) => ({ name, m: FILE.exec(name) }))
-    .filter((f): f is { name: string; m: RegExpExecArray } => !!f.m && (!query.service || f.m[1] === query.service));
-  const entries: Array<LogEntry & { at: number; seq: number }> = [];
-  for (const f of files) {
-    const text = await readFile(join(dir, f.name), 'utf8');
+    .map((name) => ({ name, f: logFileOf(name) }))
+    .filter((x): x is { name: string; f: { service: string; day: string } } => !!x.f && (!query.service || x.f.service === query.service));
+  const entries: Array<ParsedLogLine & { seq: number }> = [];
+  for (const { name, f } of files) {
+    const text = await readFile(join(dir, name), 'utf8');
     for (const line of text.split('\n')) {
-      if (!line.trim() || (needle && !line.toLowerCase().includes(needle))) continue;
-      let o: Record<string, unknown>;
-      try {
-        o = JSON.parse(line);
-      } catch {
-        continue; // a line cut by a crash mid-write
-      }
-      const level = Number(o.level);
-      if (level < minLevel) continue;
-      const { time, level: _l, msg, service, pid: _p, hostname: _h, ...details } = o;
-      const at = Date.parse(String(time));
-      entries.push({
-        at: Number.isNaN(at) ? 0 : at,
-        seq: entries.length,
-        timestamp: typeof time === 'string' ? time : new Date(Number(time) || 0).toISOString(),
-        level: LEVELS[level] ?? String(o.level),
-        event: String(msg ?? ''),
-        service: String(service ?? f.m[1]),
-        details,
-      });
+      const e = match(line, f.service);
+      if (e) entries.push({ ...e, seq: entries.length });
     }
   }
   // Newest first; lines of the same millisecond in reverse file order.

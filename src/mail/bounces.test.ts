@@ -256,4 +256,45 @@ for (const factory of storeFactories()) describe(`matching a DSN to our message,
     assert.equal(await store.tx((q) => removeSuppression(q, 'bob@example.org')), false);
     assert.equal((await listSuppressions(store, { limit: 10, offset: 0 })).total, 1);
   });
+
+  /** The Postfix report rewritten to answer `messageId` and to be about `rcpt` instead of bob@example.org. */
+  const postfixFor = (messageId: string, rcpt: string) =>
+    Buffer.from(POSTFIX.toString('latin1').replace('<orig-1@mana.test>', messageId).replace(/bob@example\.org/gi, rcpt), 'latin1');
+
+  it('a report block about an address the original was never sent to records nothing and suppresses nothing', async () => {
+    await original('orig3', { headerMessageId: '<orig-3@mana.test>', rcpts: ['carol@example.org'] });
+    const m = await store.tx((q) => match(q, claimed(postfixFor('<orig-3@mana.test>', 'mallory@example.org'), { id: 'dsn-in-3' })));
+    assert.equal(m?.originalId, 'orig3');
+    assert.deepEqual(m?.recorded, []);
+    assert.deepEqual((await timeline(store, 'orig3')).filter((e) => e.type === 'bounced'), []);
+    assert.equal((await suppressedAmong(store, ['mallory@example.org'])).size, 0);
+  });
+
+  it('two DSNs for one original delivered at once record one bounce', async () => {
+    await original('orig4', { headerMessageId: '<orig-4@mana.test>', rcpts: ['dave@example.org'] });
+    const dsn = postfixFor('<orig-4@mana.test>', 'dave@example.org');
+    let firstMatched!: () => void;
+    const matched = new Promise<void>((r) => (firstMatched = r));
+    // The first delivery matches and holds its transaction open a while; the second matches meanwhile.
+    const first = store.tx(async (q) => {
+      const m = await match(q, claimed(dsn, { id: 'dsn-in-4a' }));
+      firstMatched();
+      await new Promise((r) => setTimeout(r, 300));
+      return m;
+    });
+    await matched;
+    const second = store.tx((q) => match(q, claimed(dsn, { id: 'dsn-in-4b' })));
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a!.recorded.length + b!.recorded.length, 1, JSON.stringify([a, b]));
+    assert.equal((await timeline(store, 'orig4')).filter((e) => e.type === 'bounced').length, 1);
+  });
+
+  it('a savepoint that cannot be set is not swallowed: the caller\'s transaction fails', { skip: factory.name !== 'postgres' && 'SQLite does not abort a transaction on a failed statement' }, async () => {
+    let thrown: unknown = null;
+    await store.tx(async (q) => {
+      await q.run('SELECT * FROM no_such_table').catch(() => {});
+      thrown = await match(q, claimed(postfixFor('<orig-4@mana.test>', 'dave@example.org'), { id: 'dsn-in-5' })).then(() => null, (e) => e);
+    }).catch(() => {});
+    assert.match(String((thrown as Error | null)?.message), /aborted/, 'matchBounce rejects instead of returning');
+  });
 });

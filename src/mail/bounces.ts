@@ -206,7 +206,8 @@ export type BounceMatcherOptions = { events: Events; log: Logger; now?: () => nu
  * Matches a DSN being stored in a local mailbox to the message of ours it answers: by Original-Envelope-Id
  * (our ENVID or queue id), else by the returned original's Message-ID. Each failed recipient gets a `bounced`
  * event on the original; a permanent failure (5.x.x, RFC 3463 §3.1) lists the address for suppression.
- * Runs inside the caller's transaction (under a savepoint, so a failure here never loses the delivery) and never throws.
+ * Runs inside the caller's transaction, under a savepoint, so a failure here never loses the delivery; throws only when
+ * the savepoint itself cannot be set or rolled back to (the transaction is then unusable).
  * A recipient already reported bounced for that message is not recorded again (a DSN delivered twice, or two local recipients).
  */
 export function createBounceMatcher(options: BounceMatcherOptions) {
@@ -216,11 +217,10 @@ export function createBounceMatcher(options: BounceMatcherOptions) {
     if (message.source === 'dsn' || !fromReporter(message.mailFrom)) return null;
     const dsn = parseDsn(message.raw);
     if (!dsn || !dsn.recipients.some((r) => r.action === 'failed')) return null;
-    let savepoint = false;
+    // A savepoint keeps a failed statement from spoiling the delivery around it (PostgreSQL aborts the whole transaction otherwise).
+    // Not caught: when SAVEPOINT itself fails the transaction is unusable, and the delivery must not be reported done.
+    await q.run('SAVEPOINT bounce');
     try {
-      // A savepoint keeps a failed statement from spoiling the delivery around it (PostgreSQL aborts the whole transaction otherwise).
-      await q.run('SAVEPOINT bounce');
-      savepoint = true;
       type Original = { id: string; header_message_id: string | null };
       let original: Original | undefined;
       if (dsn.envId) {
@@ -233,18 +233,24 @@ export function createBounceMatcher(options: BounceMatcherOptions) {
         await q.run('RELEASE SAVEPOINT bounce');
         return null;
       }
+      // Two DSNs for one original delivered at once: the second waits here until the first commits, then sees its events.
+      if (q.dialect === 'postgres') await q.get("SELECT pg_advisory_xact_lock(hashtext('mana.bounce:' || ?))", [original.id]);
       const ours = new Set((await q.all<{ rcpt: string }>('SELECT rcpt FROM mail_recipients WHERE message_id = ?', [original.id])).map((r) => r.rcpt.toLowerCase()));
       const already = new Set((await q.all<{ rcpt: string | null }>("SELECT rcpt FROM mail_events WHERE message_id = ? AND type = 'bounced'", [original.id])).map((r) => r.rcpt));
       const recorded: BounceMatch['recorded'] = [];
       for (const r of dsn.recipients) {
         if (r.action !== 'failed') continue;
         // A forwarding hop reports the address it forwarded to; Original-Recipient then names ours.
-        const rcpt = ours.has(r.finalRecipient) || !r.originalRecipient || !ours.has(r.originalRecipient) ? r.finalRecipient : r.originalRecipient;
+        // A block about an address the original was never sent to is not ours to record (nor to mark a notification bounced with).
+        const rcpt = ours.has(r.finalRecipient) ? r.finalRecipient : r.originalRecipient && ours.has(r.originalRecipient) ? r.originalRecipient : null;
+        if (rcpt === null) {
+          options.log.info({ queueId: message.id, originalId: original.id, finalRecipient: r.finalRecipient }, 'bounce.foreign_recipient');
+          continue;
+        }
         if (already.has(rcpt)) continue;
         already.add(rcpt);
         const hard = r.status.startsWith('5');
-        // Only an address we sent this message to is listed: a report cannot suppress addresses it is not about.
-        const suppressed = hard && ours.has(rcpt) && (await addSuppression(q, { address: rcpt, reason: 'hard-bounce', sourceMessageId: original.id, now: now() }));
+        const suppressed = hard && (await addSuppression(q, { address: rcpt, reason: 'hard-bounce', sourceMessageId: original.id, now: now() }));
         await options.events.record(q, {
           type: 'bounced', messageId: original.id, headerMessageId: original.header_message_id, rcpt,
           data: { status: r.status, diagnostic: r.diagnostic, reportingMta: dsn.reportingMta, remoteMta: r.remoteMta, hard, suppressed, dsnQueueId: message.id },
@@ -254,7 +260,9 @@ export function createBounceMatcher(options: BounceMatcherOptions) {
       await q.run('RELEASE SAVEPOINT bounce');
       return { originalId: original.id, headerMessageId: original.header_message_id, recorded };
     } catch (err) {
-      if (savepoint) await q.run('ROLLBACK TO SAVEPOINT bounce').then(() => q.run('RELEASE SAVEPOINT bounce')).catch(() => {});
+      // If the rollback to the savepoint fails too, the transaction cannot go on: that error goes to the caller.
+      await q.run('ROLLBACK TO SAVEPOINT bounce');
+      await q.run('RELEASE SAVEPOINT bounce');
       options.log.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, queueId: message.id }, 'bounce.failed');
       return null;
     }

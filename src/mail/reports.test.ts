@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { createReportKeeper, getReport, listReports, parseReportContent, parseReports, saveReport, unzipFirst, type DmarcReport, type TlsReport } from './reports.ts';
+import { createReportKeeper, getReport, summarize, listReports, parseReportContent, parseReports, saveReport, unzipFirst, type DmarcReport, type TlsReport } from './reports.ts';
 import type { ClaimedMessage } from './queue/queue.ts';
 import type { Store } from '../store/store.ts';
 import { silentLogger } from '../lib/log.ts';
@@ -400,6 +400,44 @@ describe('broken and hostile reports: nothing kept, logged at info, never thrown
     assert.match(String(lines[0].reason), /larger than 10485760 bytes/);
   });
 
+  it('the decompressed bytes of one message have one budget, shared by all its attachments', async () => {
+    const b = 'multi-att';
+    const big = (i: number) => gzipSync(GOOGLE_XML.replace('0017107811868587391', `big-${i}`).replace('</feedback>', `${' '.repeat(400_000)}</feedback>`));
+    const raw = Buffer.from([
+      'From: noreply-dmarc-support@google.com', 'To: postmaster@mana.test', 'Subject: reports', 'MIME-Version: 1.0', `Content-Type: multipart/mixed; boundary="${b}"`, '',
+      ...[0, 1, 2].flatMap((i) => [`--${b}`, `Content-Type: application/gzip; name="r${i}.xml.gz"`, `Content-Disposition: attachment; filename="r${i}.xml.gz"`, 'Content-Transfer-Encoding: base64', '', base64(big(i))]),
+      `--${b}--`, '',
+    ].join('\r\n'));
+    const { log, lines } = recordingLogger();
+    const reports = await parseReports(raw, { log, maxTotalBytes: 1_000_000 });
+    assert.deepEqual(reports.map((r) => r.reportId), ['big-0', 'big-1'], 'the third does not fit in what is left');
+    assert.equal(lines.filter((l) => l.msg === 'report.malformed').length, 1);
+    const none = await parseReports(raw, { log, maxTotalBytes: 500_000 });
+    assert.deepEqual(none.map((r) => r.reportId), ['big-0']);
+    assert.equal(lines.filter((l) => l.msg === 'report.skipped').length, 1, 'once the budget is spent the rest are not even opened');
+  });
+
+  it('a report with more records than the limit keeps the first ones and says it was cut', async () => {
+    const record = GOOGLE_XML.slice(GOOGLE_XML.indexOf('<record>'), GOOGLE_XML.lastIndexOf('</record>') + '</record>'.length);
+    const xmlText = GOOGLE_XML.replace(record, record.repeat(6));
+    const { log, lines } = recordingLogger();
+    const [r] = (await parseReports(reportMail({ contentType: 'application/gzip', filename: `${GOOGLE_NAME}.xml.gz`, content: gzipSync(xmlText) }), { log, maxRecords: 5 })) as DmarcReport[];
+    assert.equal(r.records.length, 5);
+    assert.equal(r.truncated, true);
+    assert.equal(r.totalRecords, 12);
+    assert.deepEqual(summarize(r), { messages: 42 * 3 + 3 * 2, passed: 42 * 3, failed: 3 * 2, rows: 5, policy: 'quarantine', truncated: true, totalRows: 12 });
+    assert.equal(lines.filter((l) => l.msg === 'report.truncated').length, 1);
+    const tls = JSON.parse(TLS_JSON);
+    const details = tls.policies[0]['failure-details'];
+    tls.policies[0]['failure-details'] = Array.from({ length: 7 }, () => details[0]);
+    const t = parseReportContent(Buffer.from(JSON.stringify(tls)), undefined, 5) as TlsReport;
+    assert.equal(t.policies[0].failures.length, 5);
+    assert.equal(t.truncated, true);
+    assert.equal((summarize(t) as { truncated?: boolean }).truncated, true);
+    const whole = (await parseReports(reportMail({ contentType: 'application/gzip', filename: `${GOOGLE_NAME}.xml.gz`, content: gzipSync(GOOGLE_XML) }))) as DmarcReport[];
+    assert.equal(whole[0].truncated, undefined, 'a report within the limit is not marked');
+  });
+
   it('a zip whose header understates the size is cut off at the cap too', () => {
     const content = zip('report.xml', Buffer.concat([Buffer.from('<feedback>'), Buffer.alloc(2 * 1024 * 1024, 0x20), Buffer.from('</feedback>')]), { declaredSize: 100 });
     assert.throws(() => unzipFirst(content, 1024 * 1024), { code: 'report.malformed', message: /inflates to more than 1048576 bytes/ });
@@ -440,15 +478,20 @@ for (const factory of storeFactories()) describe(`keeping reports (${factory.nam
   const googleMail = reportMail({ contentType: 'application/gzip', filename: `${GOOGLE_NAME}.xml.gz`, content: gzipSync(GOOGLE_XML) });
 
   it('a report for postmaster@ is kept once, however often it arrives; other recipients and our own DSNs are not read', async () => {
-    const keep = createReportKeeper({ log: silentLogger(), now: () => 1_704_160_000_000 });
+    const keeper = createReportKeeper({ log: silentLogger(), now: () => 1_704_160_000_000 });
+    // Parsed before the delivery transaction, kept inside it, as deliverLocal does.
+    const keep = async (_q: unknown, m: ClaimedMessage, outcomes: Array<{ rcpt: string; status: string }>) => {
+      const prepared = await keeper.prepare(m, outcomes);
+      return store.tx((q) => keeper.save(q, prepared, outcomes));
+    };
     const delivered = (rcpt: string) => [{ rcpt, status: 'delivered' }];
-    assert.equal(await store.tx((q) => keep(q, claimed('q1', googleMail), delivered('alice@mana.test'))), 0, 'not the report address');
-    assert.equal(await store.tx((q) => keep(q, claimed('q1', googleMail), [{ rcpt: 'postmaster@mana.test', status: 'failed' }])), 0, 'not delivered');
-    assert.equal(await store.tx((q) => keep(q, claimed('q1', googleMail, 'dsn'), delivered('postmaster@mana.test'))), 0, 'our own DSN');
+    assert.equal(await keep(null, claimed('q1', googleMail), delivered('alice@mana.test')), 0, 'not the report address');
+    assert.equal(await keep(null, claimed('q1', googleMail), [{ rcpt: 'postmaster@mana.test', status: 'failed' }]), 0, 'not delivered');
+    assert.equal(await keep(null, claimed('q1', googleMail, 'dsn'), delivered('postmaster@mana.test')), 0, 'our own DSN');
     assert.equal((await listReports(store, { kind: 'dmarc', limit: 10, offset: 0 })).total, 0);
 
-    assert.equal(await store.tx((q) => keep(q, claimed('q2', googleMail), delivered('postmaster@mana.test'))), 1);
-    assert.equal(await store.tx((q) => keep(q, claimed('q3', googleMail), delivered('Postmaster@mana.test'))), 0, 'the same report again');
+    assert.equal(await keep(null, claimed('q2', googleMail), delivered('postmaster@mana.test')), 1);
+    assert.equal(await keep(null, claimed('q3', googleMail), delivered('Postmaster@mana.test')), 0, 'the same report again');
     const list = await listReports(store, { kind: 'dmarc', limit: 10, offset: 0 });
     assert.equal(list.total, 1);
     assert.deepEqual(list.items[0], {
@@ -460,6 +503,23 @@ for (const factory of storeFactories()) describe(`keeping reports (${factory.nam
     assert.equal(full?.receivedAt, new Date(1_704_160_000_000).toISOString());
     assertGoogle(full!.report as DmarcReport);
     assert.equal(await getReport(store, 'tls', list.items[0].id), null, 'ids are per kind');
+  });
+
+  it('prepare reads only mail to the report address (outside any transaction); a savepoint that cannot be set fails the caller', async () => {
+    const keeper = createReportKeeper({ log: silentLogger() });
+    assert.equal(await keeper.prepare(claimed('p1', googleMail), [{ rcpt: 'alice@mana.test' }]), null);
+    assert.equal(await keeper.prepare(claimed('p1', googleMail, 'dsn'), [{ rcpt: 'postmaster@mana.test' }]), null);
+    const prepared = await keeper.prepare(claimed('p1', googleMail), [{ rcpt: 'alice@mana.test' }, { rcpt: 'postmaster@mana.test' }]);
+    assert.equal(prepared?.reports.length, 1);
+    assert.equal(await store.tx((q) => keeper.save(q, prepared, [{ rcpt: 'postmaster@mana.test', status: 'failed' }])), 0, 'not delivered to the report address');
+    if (factory.name === 'postgres') {
+      let thrown: unknown = null;
+      await store.tx(async (q) => {
+        await q.run('SELECT * FROM no_such_table').catch(() => {});
+        thrown = await keeper.save(q, prepared, [{ rcpt: 'postmaster@mana.test', status: 'delivered' }]).then(() => null, (e) => e);
+      }).catch(() => {});
+      assert.match(String((thrown as Error | null)?.message), /aborted/, 'save rejects instead of returning 0');
+    }
   });
 
   it('lists by kind, filters by domain, pages newest period first', async () => {

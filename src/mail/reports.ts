@@ -38,6 +38,9 @@ export type DmarcReport = {
   errors: string[];
   policy: { domain: string; adkim: string | null; aspf: string | null; p: string; sp: string | null; pct: number | null; fo: string | null };
   records: DmarcRecord[];
+  /** Set when the report had more than the record limit: `records` holds the first ones, `totalRecords` says how many there were. */
+  truncated?: boolean;
+  totalRecords?: number;
 };
 
 /** RFC 8460 §4.4 failure-details; result-type as in §4.3 (starttls-not-supported, certificate-expired, sts-policy-invalid, ...). */
@@ -74,6 +77,8 @@ export type TlsReport = {
   begin: number;
   end: number;
   policies: TlsPolicy[];
+  /** Set when the report had more failure-details than the record limit: each policy keeps the first ones, in order. */
+  truncated?: boolean;
 };
 
 export type ParsedReport = DmarcReport | TlsReport;
@@ -82,11 +87,17 @@ export type ParseOptions = {
   log?: Logger;
   /** Largest decompressed report, bytes (against zip and gzip bombs). Default 10 MB. */
   maxBytes?: number;
+  /** Decompressed bytes read from all the attachments of one message together. Default 10 MB. */
+  maxTotalBytes?: number;
+  /** Records kept per report (DMARC records, TLS failure-details); the rest are dropped and the report is marked truncated. Default 10,000. */
+  maxRecords?: number;
   /** Largest message looked into, bytes. Default 25 MB. */
   maxMessageBytes?: number;
 };
 
 const MAX_BYTES = 10 * 1024 * 1024;
+const MAX_TOTAL_BYTES = 10 * 1024 * 1024;
+const MAX_RECORDS = 10_000;
 const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 /** Attachments looked at per message; a report mail carries one. */
 const MAX_ATTACHMENTS = 20;
@@ -204,7 +215,7 @@ function count(v: unknown, what: string): number {
   return Number(t);
 }
 
-export function parseDmarcXml(content: string): DmarcReport {
+export function parseDmarcXml(content: string, maxRecords: number = MAX_RECORDS): DmarcReport {
   let doc: Node;
   try {
     doc = xml.parse(content) as Node;
@@ -218,7 +229,8 @@ export function parseDmarcXml(content: string): DmarcReport {
   const published = node(feedback.policy_published);
   const pct = text(published.pct);
   const domain = required(published.domain, 'policy_published/domain').toLowerCase();
-  const records = list(feedback.record).map((r, i): DmarcRecord => {
+  const all = list(feedback.record);
+  const records = all.slice(0, maxRecords).map((r, i): DmarcRecord => {
     const rec = node(r);
     const row = node(rec.row);
     const evaluated = node(row.policy_evaluated);
@@ -257,6 +269,7 @@ export function parseDmarcXml(content: string): DmarcReport {
       fo: text(published.fo),
     },
     records,
+    ...(all.length > maxRecords ? { truncated: true, totalRecords: all.length } : {}),
   };
 }
 
@@ -276,7 +289,7 @@ function jsonTime(v: unknown, what: string): number {
 }
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
-export function parseTlsJson(content: string): TlsReport {
+export function parseTlsJson(content: string, maxRecords: number = MAX_RECORDS): TlsReport {
   let doc: Node;
   try {
     doc = JSON.parse(content) as Node;
@@ -289,7 +302,9 @@ export function parseTlsJson(content: string): TlsReport {
   if (!org || !reportId) throw malformed('organization-name or report-id is missing');
   const range = node(doc['date-range']);
   if (!Array.isArray(doc.policies) || doc.policies.length === 0) throw malformed('policies is missing');
-  const policies = doc.policies.map((p, i): TlsPolicy => {
+  let left = maxRecords;
+  let truncated = doc.policies.length > maxRecords;
+  const policies = doc.policies.slice(0, maxRecords).map((p, i): TlsPolicy => {
     const entry = node(p);
     const policy = node(entry.policy);
     const summary = node(entry.summary);
@@ -302,7 +317,13 @@ export function parseTlsJson(content: string): TlsReport {
       mxHost: strings(policy['mx-host']),
       successful: jsonCount(summary['total-successful-session-count'], `policies[${i}] total-successful-session-count`),
       failed: jsonCount(summary['total-failure-session-count'], `policies[${i}] total-failure-session-count`),
-      failures: (Array.isArray(entry['failure-details']) ? entry['failure-details'] : []).map((f, j): TlsFailure => {
+      failures: (() => {
+        const details = Array.isArray(entry['failure-details']) ? entry['failure-details'] : [];
+        if (details.length > left) truncated = true;
+        const kept = details.slice(0, Math.max(0, left));
+        left -= kept.length;
+        return kept;
+      })().map((f, j): TlsFailure => {
         const d = node(f);
         return {
           resultType: jsonText(d['result-type']) ?? 'unknown',
@@ -326,6 +347,7 @@ export function parseTlsJson(content: string): TlsReport {
     begin: jsonTime(range['start-datetime'], 'date-range start-datetime'),
     end: jsonTime(range['end-datetime'], 'date-range end-datetime'),
     policies,
+    ...(truncated ? { truncated: true } : {}),
   };
 }
 
@@ -339,14 +361,19 @@ const REPORT_TYPE = /^(application\/(xml|gzip|x-gzip|zip|x-zip-compressed|x-zip|
 const REPORT_NAME = /\.(xml|json|gz|zip)$/i;
 
 /** One attachment's content as a report, looking at what the bytes are rather than trusting the label. */
-export function parseReportContent(content: Buffer, maxBytes: number = MAX_BYTES): ParsedReport {
+export function parseReportContent(content: Buffer, maxBytes: number = MAX_BYTES, maxRecords: number = MAX_RECORDS): ParsedReport {
+  return readReport(content, maxBytes, maxRecords).report;
+}
+
+/** The report, and how many decompressed bytes reading it took. */
+function readReport(content: Buffer, maxBytes: number, maxRecords: number): { report: ParsedReport; bytes: number } {
   let body = content;
   if (isGzip(body)) body = gunzip(body, maxBytes);
   else if (isZip(body)) body = unzipFirst(body, maxBytes).content;
   if (body.length > maxBytes) throw malformed(`report larger than ${maxBytes} bytes`);
   const textBody = body.toString('utf8').replace(/^\uFEFF/, '').trimStart();
-  if (textBody.startsWith('<')) return parseDmarcXml(textBody);
-  if (textBody.startsWith('{')) return parseTlsJson(textBody);
+  if (textBody.startsWith('<')) return { report: parseDmarcXml(textBody, maxRecords), bytes: body.length };
+  if (textBody.startsWith('{')) return { report: parseTlsJson(textBody, maxRecords), bytes: body.length };
   throw malformed('neither XML nor JSON');
 }
 
@@ -359,15 +386,27 @@ const MAYBE_REPORT = /content-type:\s*(application\/(xml|gzip|x-gzip|zip|x-zip|t
  */
 export async function parseReports(raw: Buffer, options: ParseOptions = {}): Promise<ParsedReport[]> {
   const maxBytes = options.maxBytes ?? MAX_BYTES;
+  const maxRecords = options.maxRecords ?? MAX_RECORDS;
+  // One budget of decompressed bytes for the whole message: many attachments cannot each expand to maxBytes.
+  let budget = options.maxTotalBytes ?? MAX_TOTAL_BYTES;
   if (raw.length > (options.maxMessageBytes ?? MAX_MESSAGE_BYTES) || !MAYBE_REPORT.test(raw.toString('latin1'))) return [];
   const out: ParsedReport[] = [];
   try {
     const mail = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
     for (const a of mail.attachments.slice(0, MAX_ATTACHMENTS)) {
       if (!REPORT_TYPE.test(a.contentType) && !REPORT_NAME.test(a.filename ?? '')) continue;
+      if (budget <= 0) {
+        options.log?.info({ reason: 'decompressed size limit of the message reached', contentType: a.contentType, filename: a.filename ?? null }, 'report.skipped');
+        continue;
+      }
       try {
-        out.push(parseReportContent(a.content, maxBytes));
+        const { report, bytes } = readReport(a.content, Math.min(maxBytes, budget), maxRecords);
+        budget -= bytes;
+        if (report.truncated) options.log?.info({ kind: report.kind, org: report.org, reportId: report.reportId, maxRecords }, 'report.truncated');
+        out.push(report);
       } catch (err) {
+        // A failed attachment spent its share too (a bomb stops at the cap, having cost that much).
+        budget -= Math.min(maxBytes, budget);
         if (!(err instanceof MalformedReport)) throw err;
         options.log?.info({ reason: err.message, contentType: a.contentType, filename: a.filename ?? null }, 'report.malformed');
       }
@@ -381,17 +420,23 @@ export async function parseReports(raw: Buffer, options: ParseOptions = {}): Pro
 // ---- storage ----
 
 /** What the list shows of a report. */
-export type DmarcSummary = { messages: number; passed: number; failed: number; rows: number; policy: string };
-export type TlsSummary = { successful: number; failed: number; policies: number };
+export type DmarcSummary = { messages: number; passed: number; failed: number; rows: number; policy: string; truncated?: true; totalRows?: number };
+export type TlsSummary = { successful: number; failed: number; policies: number; truncated?: true };
 
 export function summarize(report: ParsedReport): DmarcSummary | TlsSummary {
   if (report.kind === 'tls') {
-    return { successful: report.policies.reduce((n, p) => n + p.successful, 0), failed: report.policies.reduce((n, p) => n + p.failed, 0), policies: report.policies.length };
+    return {
+      successful: report.policies.reduce((n, p) => n + p.successful, 0), failed: report.policies.reduce((n, p) => n + p.failed, 0), policies: report.policies.length,
+      ...(report.truncated ? { truncated: true as const } : {}),
+    };
   }
   // RFC 7489 §6.6.2: a message passes DMARC when aligned DKIM or aligned SPF passes.
   const passed = report.records.filter((r) => r.dkim === 'pass' || r.spf === 'pass').reduce((n, r) => n + r.count, 0);
   const messages = report.records.reduce((n, r) => n + r.count, 0);
-  return { messages, passed, failed: messages - passed, rows: report.records.length, policy: report.policy.p };
+  return {
+    messages, passed, failed: messages - passed, rows: report.records.length, policy: report.policy.p,
+    ...(report.truncated ? { truncated: true as const, totalRows: report.totalRecords } : {}),
+  };
 }
 
 /** Keeps the report; one already kept (same kind, organisation and report id) is left as it is. Returns true when added. */
@@ -437,34 +482,47 @@ export type ReportKeeperOptions = {
   maxBytes?: number;
 };
 
+/** The reports read from one message before its delivery transaction; null when the message is not read for reports. */
+export type PreparedReports = { queueId: string; reports: ParsedReport[] } | null;
+
 /**
- * Reads the reports in a message delivered locally to the report address and keeps them. Runs inside the caller's
- * transaction, under a savepoint, so a failure here never loses the delivery; never throws.
+ * Reads the reports in a message delivered locally to the report address and keeps them, in two steps: `prepare`
+ * parses (decompression and XML/JSON parsing are costly) before the delivery transaction, so no lock is held while
+ * it runs; `save` stores the result inside that transaction, under a savepoint, so a failed insert never loses the
+ * delivery. `prepare` never throws; `save` throws only when the savepoint itself could not be set or rolled back
+ * to (the transaction is then unusable, and the delivery must not be reported done).
  */
 export function createReportKeeper(options: ReportKeeperOptions) {
   const now = options.now ?? Date.now;
   const isReportAddress = options.isReportAddress ?? ((rcpt: string) => /^postmaster@/i.test(rcpt));
-  return async function keepReports(q: Queryable, message: ClaimedMessage, outcomes: Array<{ rcpt: string; status: string }>): Promise<number> {
-    if (message.source === 'dsn' || !outcomes.some((o) => o.status === 'delivered' && isReportAddress(o.rcpt))) return 0;
-    const reports = await parseReports(message.raw, { log: options.log.child({ queueId: message.id }), maxBytes: options.maxBytes });
-    if (reports.length === 0) return 0;
-    let savepoint = false;
-    try {
+  return {
+    async prepare(message: ClaimedMessage, recipients: Array<{ rcpt: string }>): Promise<PreparedReports> {
+      if (message.source === 'dsn' || !recipients.some((r) => isReportAddress(r.rcpt))) return null;
+      const reports = await parseReports(message.raw, { log: options.log.child({ queueId: message.id }), maxBytes: options.maxBytes });
+      return reports.length ? { queueId: message.id, reports } : null;
+    },
+    async save(q: Queryable, prepared: PreparedReports, outcomes: Array<{ rcpt: string; status: string }>): Promise<number> {
+      if (!prepared || !outcomes.some((o) => o.status === 'delivered' && isReportAddress(o.rcpt))) return 0;
+      const queueId = prepared.queueId;
+      // Not caught: a transaction where even SAVEPOINT fails is aborted, and the caller's COMMIT would only roll it back.
       await q.run('SAVEPOINT reports');
-      savepoint = true;
-      let added = 0;
-      for (const r of reports) {
-        const fresh = await saveReport(q, r, { messageId: message.id, now: now() });
-        if (fresh) added++;
-        options.log.info({ queueId: message.id, kind: r.kind, org: r.org, reportId: r.reportId, domain: r.domain, duplicate: !fresh }, 'report.received');
+      try {
+        let added = 0;
+        for (const r of prepared.reports) {
+          const fresh = await saveReport(q, r, { messageId: queueId, now: now() });
+          if (fresh) added++;
+          options.log.info({ queueId, kind: r.kind, org: r.org, reportId: r.reportId, domain: r.domain, duplicate: !fresh, ...(r.truncated ? { truncated: true } : {}) }, 'report.received');
+        }
+        await q.run('RELEASE SAVEPOINT reports');
+        return added;
+      } catch (err) {
+        // If this fails too, the transaction cannot go on: that error goes to the caller.
+        await q.run('ROLLBACK TO SAVEPOINT reports');
+        await q.run('RELEASE SAVEPOINT reports');
+        options.log.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, queueId }, 'report.failed');
+        return 0;
       }
-      await q.run('RELEASE SAVEPOINT reports');
-      return added;
-    } catch (err) {
-      if (savepoint) await q.run('ROLLBACK TO SAVEPOINT reports').then(() => q.run('RELEASE SAVEPOINT reports')).catch(() => {});
-      options.log.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, queueId: message.id }, 'report.failed');
-      return 0;
-    }
+    },
   };
 }
 export type ReportKeeper = ReturnType<typeof createReportKeeper>;

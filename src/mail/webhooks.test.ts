@@ -98,6 +98,29 @@ for (const factory of storeFactories()) describe(`mail webhooks (${factory.name}
     assert.deepEqual(sub.received.filter((r) => r.event.queueId === 'msg0').map((r) => r.event.type), ['queued', 'delivered']);
   });
 
+  it('an event recorded after its message\'s earlier event failed waits for that one\'s retry (no queued(500) -> delivered -> queued)', async () => {
+    const seen: string[] = [];
+    const sub = await subscriber((ev, n) => {
+      seen.push(`${ev.type}${n === 0 ? '(500)' : ''}`);
+      return { status: n === 0 ? 500 : 200 };
+    });
+    stops.push(sub.close);
+    const events = createEvents({ log: silentLogger(), subscribers: [{ url: sub.url, secret: 'k5' }] });
+    await store.tx((q) => events.record(q, { type: 'queued', messageId: 'late1', rcpt: 'r@example.org' }));
+    const sender = startWebhookSender({ store, log: silentLogger(), subscribers: [{ url: sub.url, secret: 'k5' }], intervalMs: 100 });
+    stops.push(() => sender.stop());
+    await poll('queued refused and waiting', async () => {
+      const r = await store.get<{ attempts: number; lease_until: number | null }>('SELECT attempts, lease_until FROM mail_webhook_outbox');
+      return r && Number(r.attempts) === 1 && r.lease_until === null ? true : undefined;
+    }, 5000);
+    // Written after the failure, due at once: it must still go out after the retried queued.
+    await store.tx((q) => events.record(q, { type: 'delivered', messageId: 'late1', rcpt: 'r@example.org' }));
+    sender.poke();
+    await poll('both delivered', async () => (sub.received.length === 2 ? true : undefined), 10_000);
+    assert.deepEqual(seen, ['queued(500)', 'queued', 'delivered']);
+    assert.deepEqual(sub.received.map((r) => r.event.type), ['queued', 'delivered']);
+  });
+
   it('a subscriber that is down costs one failed attempt per batch, not one timeout per event', async () => {
     const sub = await subscriber(() => ({ status: 200 }));
     await sub.close(); // nothing listens on its port any more: connection refused

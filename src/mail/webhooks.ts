@@ -26,6 +26,12 @@ function queueIdOf(body: string): string | undefined {
   }
 }
 
+/** One subscriber's events of one message: the unit that goes out in order. */
+function chainKey(r: { url: string; body: string }): string | undefined {
+  const id = queueIdOf(r.body);
+  return id === undefined ? undefined : JSON.stringify([r.url, id]);
+}
+
 /**
  * Posts the outbox. Each subscriber gets up to `concurrency` requests at a time; the events of one
  * message go out one after another in the order they were recorded (a subscriber never sees
@@ -36,6 +42,8 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
   const { store, log } = options;
   const concurrency = options.concurrency ?? 16;
   const batch = options.batch ?? 500;
+  /** How long picked rows are held; renewed every third of it while their batch runs. */
+  const leaseMs = Math.max(60_000, 3 * (options.timeoutMs ?? 10_000));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -110,15 +118,45 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
     do {
       again = false;
       const now = Date.now();
+      let picked = 0;
       const rows = await store.tx(async (q) => {
         const due = await q.all<OutboxRow>(
           `SELECT id, url, body, attempts, created_at FROM mail_webhook_outbox WHERE next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ${batch} ${q.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : ''}`,
           [now, now],
         );
-        if (due.length) await q.run(`UPDATE mail_webhook_outbox SET lease_until = ? WHERE id IN (${due.map(() => '?').join(', ')})`, [now + 60_000, ...due.map((r) => r.id)]);
-        return due;
+        picked = due.length;
+        if (due.length === 0) return due;
+        // A message's event must not overtake an earlier one still in the outbox: one waiting for its retry, leased
+        // by a batch in flight, or locked by another sender. Each earlier row not picked here holds back the later
+        // due rows of its (subscriber, message), which then become due with it.
+        const ids = new Set(due.map((r) => r.id));
+        const earlier = await q.all<{ id: number; url: string; body: string; next_attempt_at: number }>(
+          'SELECT id, url, body, next_attempt_at FROM mail_webhook_outbox WHERE id < ? ORDER BY id', [due[due.length - 1].id],
+        );
+        const blockedUntil = new Map<string, number>();
+        for (const r of earlier) {
+          if (ids.has(r.id)) continue;
+          const key = chainKey(r);
+          if (key === undefined) continue;
+          // Due with a retry that waits; a row leased or locked elsewhere (its sender may finish any moment) is looked at again in a second.
+          const until = Math.max(Number(r.next_attempt_at), now + 1000);
+          blockedUntil.set(key, Math.max(blockedUntil.get(key) ?? 0, until));
+        }
+        const send: OutboxRow[] = [];
+        for (const r of due) {
+          const key = chainKey(r);
+          const until = key === undefined ? undefined : blockedUntil.get(key);
+          if (until === undefined) send.push(r);
+          else await q.run('UPDATE mail_webhook_outbox SET next_attempt_at = ? WHERE id = ?', [until, r.id]);
+        }
+        if (send.length) await q.run(`UPDATE mail_webhook_outbox SET lease_until = ? WHERE id IN (${send.map(() => '?').join(', ')})`, [now + leaseMs, ...send.map((r) => r.id)]);
+        return send;
       });
-      if (rows.length === 0) return;
+      if (picked === 0) return;
+      if (rows.length === 0) {
+        again = picked === batch;
+        continue;
+      }
       const byUrl = new Map<string, OutboxRow[]>();
       for (const r of rows) {
         const list = byUrl.get(r.url);
@@ -127,7 +165,23 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
       }
       const done: number[] = [];
       const retry: Retry[] = [];
-      await Promise.all([...byUrl.values()].map((list) => sendAll(list, done, retry)));
+      // A batch can outlast its lease (many slow chains): the rows not yet settled are leased again while it runs.
+      const renew = setInterval(() => {
+        const settled = new Set([...done, ...retry.map((r) => r.id)]);
+        const open = rows.filter((r) => !settled.has(r.id)).map((r) => r.id);
+        if (open.length === 0) return;
+        void (async () => {
+          for (let i = 0; i < open.length; i += 500) {
+            const ids = open.slice(i, i + 500);
+            await store.run(`UPDATE mail_webhook_outbox SET lease_until = ? WHERE id IN (${ids.map(() => '?').join(', ')})`, [Date.now() + leaseMs, ...ids]);
+          }
+        })().catch((err) => log.error({ err }, 'webhook.renew_failed'));
+      }, Math.floor(leaseMs / 3));
+      try {
+        await Promise.all([...byUrl.values()].map((list) => sendAll(list, done, retry)));
+      } finally {
+        clearInterval(renew);
+      }
       await store.tx(async (q) => {
         for (let i = 0; i < done.length; i += 500) {
           const ids = done.slice(i, i + 500);
@@ -137,7 +191,7 @@ export function startWebhookSender(options: { store: Store; log: Logger; subscri
           await q.run(`UPDATE mail_webhook_outbox SET attempts = attempts + ${r.failed ? 1 : 0}, next_attempt_at = ?, lease_until = NULL WHERE id = ?`, [r.at, r.id]);
         }
       });
-      if (rows.length === batch) again = true;
+      if (picked === batch) again = true;
     } while (again && !stopped);
   }
 

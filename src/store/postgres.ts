@@ -58,7 +58,9 @@ class PgStore extends PgQueryable implements Store {
     try {
       await client.query('BEGIN');
       const result = await fn(new PgQueryable(client));
-      await client.query('COMMIT');
+      // COMMIT of a transaction aborted by a failed statement (whose error fn swallowed) rolls back and says so only in its command tag.
+      const commit = await client.query('COMMIT');
+      if (commit.command === 'ROLLBACK') throw new StoreError('store.commit_rolled_back', 'the transaction was aborted by a failed statement and rolled back at COMMIT');
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});

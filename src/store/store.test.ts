@@ -58,6 +58,20 @@ for (const factory of storeFactories()) {
       } finally { await cleanup(); }
     });
 
+    it('a transaction aborted by a failed statement whose error fn swallowed rejects instead of resolving (PostgreSQL rolls it back at COMMIT)', { skip: factory.name !== 'postgres' && 'SQLite does not abort a transaction on a failed statement' }, async () => {
+      const { store, cleanup } = await factory.open();
+      try {
+        const err = await store.tx(async (q) => {
+          await setSetting(q, 'lost', '1');
+          await q.run('SELECT * FROM no_such_table').catch(() => {});
+          return 'resolved';
+        }).then(() => null, (e) => e);
+        assert.equal(err?.code, 'store.commit_rolled_back', String(err));
+        assert.equal(await getSetting(store, 'lost'), undefined, 'nothing was kept');
+        assert.equal(await store.tx(async (q) => { await setSetting(q, 'kept', '1'); return 'ok'; }), 'ok', 'a good transaction still commits');
+      } finally { await cleanup(); }
+    });
+
     it('ensureSetting: the first value wins, later calls return it', async () => {
       const { store, cleanup } = await factory.open();
       try {

@@ -134,6 +134,8 @@ export function createTransport(options: TransportOptions) {
 
   async function deliverLocal(message: ClaimedMessage, recipients: ClaimedRecipient[]): Promise<AttemptOutcome[]> {
     const out: AttemptOutcome[] = [];
+    // Reports are read before the transaction (decompressing and parsing must not hold the write lock), kept inside it.
+    const reports = await keepReports.prepare(message, recipients);
     await store.tx(async (q) => {
       for (const r of recipients) {
         let owner = await principalForAddress(q, r.rcpt);
@@ -148,7 +150,7 @@ export function createTransport(options: TransportOptions) {
       // A DSN answering one of our messages (RFC 3464) is stored as above, and reported on the original's timeline.
       if (out.some((o) => o.status === 'delivered')) await matchBounce(q, message);
       // DMARC aggregate (RFC 7489) and TLS (RFC 8460) reports to postmaster@ are stored as above, and kept for the admin API (src/mail/reports.ts).
-      await keepReports(q, message, out);
+      await keepReports.save(q, reports, out);
     });
     return out;
   }

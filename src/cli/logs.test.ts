@@ -1,7 +1,7 @@
 // `mana logs`: the daily JSON log files read as GET /api/logs reads them, filtered, oldest first, and followed across the daily file change.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestContext, type TestContext } from '../../test/support/context.ts';
 import { poll } from '../../test/support/poll.ts';
@@ -142,5 +142,35 @@ describe('mana logs', () => {
     appendFileSync(join(dir, 'mail.log.2031-03-02'), line({ time: '2031-03-02T00:00:02.000Z', level: 30, service: 'mail', msg: 'mail.queued', queueId: 'q4' }));
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(seen.length, count, 'nothing is printed after the abort');
+  });
+  it('--follow --lines 0 does not read the files already there: a 1 TB (sparse) log is skipped, lines after it are printed', async (tt) => {
+    const big = await makeTestContext();
+    tt.after(() => big.cleanup());
+    const bigDir = join(big.dataDir, 'logs');
+    mkdirSync(bigDir, { recursive: true });
+    const path = join(bigDir, 'mail.log.2031-04-01');
+    const fd = openSync(path, 'w');
+    try {
+      // Reading it whole at the start would need a 1 TB buffer; the end is one complete line and half of the next.
+      const tail = line({ time: '2031-04-01T10:00:00.000Z', level: 30, service: 'mail', msg: 'mail.old', queueId: 'old' }) + '{"level":30,"ti';
+      writeSync(fd, tail, 2 ** 40);
+    } finally {
+      closeSync(fd);
+    }
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const failures: string[] = [];
+    const done = logs(['--follow', '--lines', '0'], { ...io, config: big.ctx.config, out: (s) => seen.push(s), err: (s) => failures.push(s) }, { signal: stop.signal, pollMs: 20 });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(seen, [], 'nothing that was there is printed');
+      appendFileSync(path, 'me":"2031-04-01T10:00:01.000Z","service":"mail","msg":"mail.completed"}\n');
+      appendFileSync(path, line({ time: '2031-04-01T10:00:02.000Z', level: 30, service: 'mail', msg: 'mail.new', queueId: 'new' }));
+      await poll('the new lines', async () => (seen.length === 2 ? true : undefined), 5_000);
+      assert.deepEqual(seen.map(eventOf), ['mail.completed', 'mail.new'], 'the half line, once complete, then the new one');
+    } finally {
+      stop.abort();
+    }
+    assert.equal(await done, 0, failures.join('\n'));
   });
 });

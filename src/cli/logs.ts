@@ -30,8 +30,8 @@ type Line = { entry: ParsedLogLine; raw: string; day: string; seq: number };
 /** Bytes of each file already read, up to the last complete line. */
 type Offsets = Map<string, number>;
 
-/** Reads what was appended to the log files since `offsets`, complete lines only, and advances the offsets. */
-async function readNew(dir: string, offsets: Offsets, keep: (raw: string, service: string) => ParsedLogLine | undefined, service: string | undefined): Promise<Line[]> {
+/** The log files in `dir` (of one service when given), by name. */
+async function logFiles(dir: string, service: string | undefined): Promise<Array<{ name: string; service: string; day: string }>> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -39,10 +39,54 @@ async function readNew(dir: string, offsets: Offsets, keep: (raw: string, servic
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const lines: Line[] = [];
+  const files = [];
   for (const name of names.sort()) {
     const f = logFileOf(name);
-    if (!f || (service && f.service !== service)) continue;
+    if (f && (!service || f.service === service)) files.push({ name, service: f.service, day: f.day });
+  }
+  return files;
+}
+
+/**
+ * --follow --lines 0: starts each file's offset after its last complete line, found by reading back from the end
+ * in blocks, so what is already there is not read (a half-written last line is printed once it is complete).
+ */
+async function skipExisting(dir: string, offsets: Offsets, service: string | undefined): Promise<void> {
+  const BLOCK = 64 * 1024;
+  for (const { name } of await logFiles(dir, service)) {
+    let handle;
+    try {
+      handle = await open(join(dir, name), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    try {
+      let pos = (await handle.stat()).size;
+      const buf = Buffer.alloc(BLOCK);
+      let offset = 0;
+      while (pos > 0) {
+        const from = Math.max(0, pos - BLOCK);
+        const { bytesRead } = await handle.read(buf, 0, pos - from, from);
+        const nl = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
+        if (nl >= 0) {
+          offset = from + nl + 1;
+          break;
+        }
+        pos = from;
+      }
+      offsets.set(name, offset);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** Reads what was appended to the log files since `offsets`, complete lines only, and advances the offsets. */
+async function readNew(dir: string, offsets: Offsets, keep: (raw: string, service: string) => ParsedLogLine | undefined, service: string | undefined): Promise<Line[]> {
+  const lines: Line[] = [];
+  for (const f of await logFiles(dir, service)) {
+    const name = f.name;
     const path = join(dir, name);
     let handle;
     try {
@@ -117,7 +161,10 @@ export async function run(args: string[], io: CliIo, options: LogsOptions = {}):
 
     const dir = join(io.config.dataDir, 'logs');
     const offsets: Offsets = new Map();
-    const first = await readNew(dir, offsets, keep, service);
+    // --follow --lines 0 prints nothing that is there already: the files are not read, only their ends found.
+    let first: Line[] = [];
+    if (values.follow && lines === 0) await skipExisting(dir, offsets, service);
+    else first = await readNew(dir, offsets, keep, service);
     for (const l of lines ? first.slice(-lines) : []) print(l);
     if (!values.follow) {
       if (!first.length) {

@@ -1,6 +1,8 @@
 // Accounts ("principals"), their addresses and the local domains: what SMTP AUTH, local delivery and the admin API read.
 import type { Queryable } from '../store/store.ts';
+import { randomBytes } from 'node:crypto';
 import { hashSecret, isHashedSecret, verifySecret } from './secrets.ts';
+import { CAPTURE_MAILBOX } from './mailbox.ts';
 
 export type PrincipalType = 'individual' | 'domain' | 'apiKey' | 'group' | 'list';
 
@@ -102,10 +104,21 @@ async function checkEmails(q: Queryable, emails: string[], owner: string): Promi
   return [...new Set(out)];
 }
 
+/**
+ * An account's name is its mailbox's name (IMAP login, local delivery), so the name of the capture mailbox is not
+ * an account's: one named `captured` would read every captured message without the admin role.
+ */
+function refuseReservedName(name: string): void {
+  if (name.toLowerCase() !== CAPTURE_MAILBOX) return;
+  const details = `the name ${CAPTURE_MAILBOX} is reserved for the capture mailbox`;
+  throw new AccountError('account.reserved_name', details, { error: 'fieldInvalid', field: 'name', value: name, details });
+}
+
 /** Creates a principal; a `domain` principal also makes the domain local. Runs inside the caller's transaction. */
 export async function createPrincipal(q: Queryable, input: NewPrincipal): Promise<number> {
   const name = input.name?.trim();
   if (!name) throw new AccountError('account.bad_name', 'name is required', { error: 'fieldMissing', field: 'name' });
+  refuseReservedName(name);
   if (await getPrincipal(q, name)) throw new AccountError('account.exists', `a principal named ${name} exists`, { error: 'fieldAlreadyExists', field: 'name', value: name });
   if (input.type === 'domain') await addDomain(q, name);
   const emails = await checkEmails(q, input.emails ?? [], name);
@@ -119,8 +132,9 @@ export async function createPrincipal(q: Queryable, input: NewPrincipal): Promis
   return Number(row!.id);
 }
 
-/** Replaces the stored fields of a principal (the caller applied set/addItem/removeItem). */
+/** Replaces the stored fields of a principal (the caller applied set/addItem/removeItem, or a rename: the name is checked). */
 export async function savePrincipal(q: Queryable, p: Principal): Promise<void> {
+  refuseReservedName(p.name);
   const emails = await checkEmails(q, p.emails, p.name);
   await q.run('UPDATE mail_principals SET type = ?, secrets = ?, emails = ?, roles = ?, description = ?, quota = ?, updated_at = ? WHERE id = ?', [
     p.type, JSON.stringify(p.secrets), JSON.stringify(emails), JSON.stringify(p.roles), p.description, p.quota, Date.now(), p.id,
@@ -129,8 +143,11 @@ export async function savePrincipal(q: Queryable, p: Principal): Promise<void> {
   for (const e of emails) await q.run('INSERT INTO mail_addresses (address, principal_name) VALUES (?, ?)', [e, p.name]);
 }
 
+/** Deletes a principal with its addresses and its mail, so an account made later under the name starts empty. */
 export async function deletePrincipal(q: Queryable, name: string): Promise<boolean> {
   await q.run('DELETE FROM mail_addresses WHERE principal_name = ?', [name]);
+  // An account named like the capture mailbox (made before the name was reserved) never owned that mail.
+  if (name !== CAPTURE_MAILBOX) await q.run('DELETE FROM mail_mailbox WHERE mailbox = ?', [name]);
   const r = await q.run('DELETE FROM mail_principals WHERE name = ?', [name]);
   return r.changes === 1;
 }
@@ -139,10 +156,24 @@ export async function deletePrincipal(q: Queryable, name: string): Promise<boole
  * SMTP AUTH: the account name without a domain (as the seed's troubleshooting says) and one of its secrets.
  * Returns the principal, or undefined for any mismatch, without saying which part was wrong.
  */
-export async function authenticate(q: Queryable, username: string, password: string): Promise<Principal | undefined> {
+export async function authenticate(
+  q: Queryable, username: string, password: string, verify: (stored: string, password: string) => Promise<boolean> = verifySecret,
+): Promise<Principal | undefined> {
   if (!username || !password || username.includes('@')) return undefined;
   const p = await getPrincipal(q, username);
-  if (!p || p.type !== 'individual') return undefined;
-  for (const s of p.secrets) if (await verifySecret(s, password)) return p;
+  if (!p || p.type !== 'individual' || !p.secrets.length) {
+    // As long as a wrong password for a real account: an unknown name is not told apart by the time it takes.
+    await verify(await dummyHash(), password);
+    return undefined;
+  }
+  for (const s of p.secrets) if (await verify(s, password)) return p;
   return undefined;
+}
+
+let dummy: Promise<string> | undefined;
+
+/** A hash like the stored ones (hashSecret's scheme and cost) of a random password, made once per process. */
+function dummyHash(): Promise<string> {
+  dummy ??= hashSecret(randomBytes(18).toString('base64'));
+  return dummy;
 }

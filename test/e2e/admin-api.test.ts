@@ -222,6 +222,49 @@ for (const factory of storeFactories()) describe(`admin API (${factory.name})`, 
     });
   });
 
+  describe('cross-site requests (CSRF)', () => {
+    /** A POST as a browser sends it: the cached Basic credentials of /ui, and the headers given. */
+    const post = async (path: string, body: string, headers: Record<string, string>): Promise<Reply> => {
+      const r = await fetch(`http://127.0.0.1:${mail.ports.admin}${path}`, { method: 'POST', headers: { authorization: ADMIN, ...headers }, body });
+      const text = await r.text();
+      let parsed: unknown = text;
+      try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+      return { status: r.status, type: r.headers.get('content-type') ?? '', body: parsed, headers: r.headers };
+    };
+    // What <form enctype="text/plain"> with input name='{"type":..., "x":"' value='"}' sends.
+    const formBody = (name: string) => `{"type":"individual","name":"${name}","secrets":["pw-123456789"],"roles":["admin"],"emails":[],"x":"=` + '"}';
+
+    it('a text/plain form POST from another site is refused and creates nothing', async () => {
+      const r = await post('/api/principal', formBody('evil1'), { 'content-type': 'text/plain', origin: 'https://attacker.example', 'sec-fetch-site': 'cross-site' });
+      expectProblem(r, 403);
+      const referer = await post('/api/principal', formBody('evil2'), { 'content-type': 'text/plain', referer: 'https://attacker.example/page' });
+      expectProblem(referer, 403);
+      const json = await post('/api/principal', JSON.stringify({ type: 'individual', name: 'evil3', roles: ['admin'] }), { 'content-type': 'application/json', origin: 'null' });
+      expectProblem(json, 403);
+      for (const name of ['evil1', 'evil2', 'evil3']) assert.equal((await call('GET', `/api/principal/${name}`)).status, 404, `${name} was not created`);
+    });
+
+    it('a body not declared JSON is 415 with a problem naming Content-Type: application/json, even without Origin', async () => {
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+        const r = await post('/api/principal', formBody('evil4'), { 'content-type': type });
+        expectProblem(r, 415, /Content-Type: application\/json/);
+      }
+      const none = await fetch(`http://127.0.0.1:${mail.ports.admin}/api/security/bans`, { method: 'POST', headers: { authorization: ADMIN }, body: new Blob(['{"ip":"192.0.2.9"}']) });
+      assert.equal(none.status, 415);
+      assert.equal((await call('GET', '/api/principal/evil4')).status, 404, 'nothing was created');
+    });
+
+    it('curl-style JSON (no Origin) and a same-origin JSON request still work; +json types count as JSON', async () => {
+      const curl = await post('/api/principal', JSON.stringify({ type: 'individual', name: 'csrf-curl' }), { 'content-type': 'application/json; charset=utf-8' });
+      assert.equal(curl.status, 200, JSON.stringify(curl.body));
+      const same = await post('/api/principal', JSON.stringify({ type: 'individual', name: 'csrf-same' }), { 'content-type': 'application/json', origin: `http://127.0.0.1:${mail.ports.admin}` });
+      assert.equal(same.status, 200, JSON.stringify(same.body));
+      const plus = await post('/api/principal', JSON.stringify({ type: 'individual', name: 'csrf-plus' }), { 'content-type': 'application/merge-patch+json' });
+      assert.equal(plus.status, 200, JSON.stringify(plus.body));
+      for (const name of ['csrf-curl', 'csrf-same', 'csrf-plus']) assert.equal((await call('DELETE', `/api/principal/${name}`)).status, 200);
+    });
+  });
+
   describe('DKIM and DNS records', () => {
     it('POST /api/dkim makes a key; it is listed and published; retiring removes it from the records', async () => {
       const r = await call('POST', '/api/dkim', { body: { algorithm: 'Rsa', domain: 'mana.test', selector: 'rot2027' } });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer.ts';
 import { runSwaks, swaksArgs, SWAKS_EXIT } from '../support/swaks.ts';
-import { DOMAIN, startMailHarness, waitUntil, type MailHarness } from './mail-harness.ts';
+import { DOMAIN, HOSTNAME, message, startMailHarness, waitUntil, type MailHarness } from './mail-harness.ts';
 
 const ALICE = `alice@${DOMAIN}`;
 const PASSWORD = 'alice-secret-2';
@@ -109,6 +109,20 @@ describe('submission and relay policy, driven by swaks', () => {
     assert.equal(r.code, SWAKS_EXIT.dataRejected, r.transcript);
     assert.match(refusal(r.replies), /^552 /);
     assert.ok(!peer.messages.some((m) => m.rcptTo.includes('big@example.org')));
+  });
+
+  it('removes an Authentication-Results field with our authserv-id that a submission client wrote (RFC 8601 §5)', async () => {
+    const raw = message({ from: ALICE, to: `bob@${DOMAIN}`, subject: 'forged results', messageId: '<forged-ar@client.test>' })
+      .replace(/^/, `Authentication-Results: ${HOSTNAME}; dmarc=pass (forged) header.from=${DOMAIN}\r\nAuthentication-Results: mx.other.example; spf=pass (kept)\r\n`);
+    const reply = await h.submit({ user: 'alice', pass: PASSWORD, from: ALICE, to: [`bob@${DOMAIN}`], raw });
+    assert.match(reply, /^250 /);
+    const [got] = await waitUntil(async () => {
+      const found = (await h.mailbox('bob')).filter((m) => m.raw.includes('<forged-ar@client.test>'));
+      return found.length ? found : undefined;
+    }, 'local delivery to bob');
+    const head = got.raw.toString('latin1').split('\r\n\r\n')[0];
+    assert.doesNotMatch(head, /\(forged\)/, 'the forged field is gone');
+    assert.match(head, /^Authentication-Results: mx\.other\.example; spf=pass \(kept\)$/m, 'a field of another authserv-id stays');
   });
 
   it('refuses unauthenticated relaying on the inbound port with 550 5.7.1 Relay not allowed (RFC 5321 §3.6.2)', async () => {

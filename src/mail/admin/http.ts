@@ -21,7 +21,8 @@ import { dkimRoutes } from './routes-dkim.ts';
 import { suppressionRoutes } from './routes-suppressions.ts';
 import { reportRoutes } from './routes-reports.ts';
 import { capturedRoutes, dnsRoutes, logRoutes, queueRoutes, reloadRoutes, securityRoutes } from './routes-ops.ts';
-import { uiRoutes } from './ui/routes.ts';
+import { sameOrigin, uiRoutes } from './ui/routes.ts';
+import { UnsupportedMediaTypeError } from './request.ts';
 import { errorPage } from './ui/layout.ts';
 
 export type AdminOptions = {
@@ -72,6 +73,7 @@ export function createAdminApp(options: AdminOptions): Hono<Env> {
     const m = asManagementError(err);
     if (m) return c.json(m.body, m.status);
     if (err instanceof BadRequestError) return problem(c, 400, err.title, err.message);
+    if (err instanceof UnsupportedMediaTypeError) return problem(c, 415, 'Unsupported Media Type', err.message);
     log.error({ err, path: c.req.path, method: c.req.method }, 'admin.error');
     return problem(c, 500, 'Internal Server Error', 'The request failed on the server; see the mail log');
   });
@@ -113,6 +115,15 @@ export function createAdminApp(options: AdminOptions): Hono<Env> {
     await next();
   };
 
+  // CSRF: a browser that logged in to /ui sends the same Basic credentials to /api, from any site's form. A change
+  // that names where it came from (Origin, else Referer) must come from this origin; curl and scripts send neither.
+  app.use('/api/*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    if (c.req.header('origin') === undefined && c.req.header('referer') === undefined) return next();
+    if (sameOrigin(c)) return next();
+    log.warn({ path: c.req.path, method: c.req.method, origin: c.req.header('origin'), referer: c.req.header('referer') }, 'admin.api_cross_origin');
+    return problem(c, 403, 'Forbidden', 'Cross-origin requests to the admin API are refused; send no Origin header (as curl does) or one of this server');
+  });
   app.use('/api/*', requireAdmin(problem, WWW_AUTHENTICATE));
   // The web admin: the browser's own Basic prompt (one challenge only: browsers offer no Bearer login).
   app.use('/ui/*', requireAdmin(errorPage, UI_AUTHENTICATE));

@@ -5,7 +5,24 @@ import { BadRequestError } from './errors.ts';
 /** Largest request body read, bytes. */
 const MAX_BODY = 1024 * 1024;
 
+/** A body that is not declared JSON: answered 415 (RFC 9110 §15.5.16) with a problem (RFC 9457). */
+export class UnsupportedMediaTypeError extends Error {}
+
+/** application/json or any +json type (RFC 6839 §3.1), parameters aside. */
+function isJsonType(contentType: string | undefined): boolean {
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  return type === 'application/json' || /^application\/[^/\s]+\+json$/.test(type);
+}
+
+/**
+ * The JSON body of a request. Its Content-Type must say JSON: a cross-site HTML form can only send
+ * text/plain, urlencoded or multipart bodies, so this also keeps forms of other sites out (CSRF).
+ */
 export async function readJson(c: Context): Promise<unknown> {
+  const contentType = c.req.header('content-type');
+  if (!isJsonType(contentType)) {
+    throw new UnsupportedMediaTypeError(`The body must be JSON: send \`Content-Type: application/json\` (got ${contentType ? JSON.stringify(contentType) : 'no Content-Type'})`);
+  }
   const text = await c.req.text();
   if (text.length > MAX_BODY) throw new BadRequestError('admin.body_too_large', 'Request body too large', `The body is limited to ${MAX_BODY} bytes`);
   if (!text.trim()) throw new BadRequestError('admin.body_missing', 'Missing JSON body', 'This request needs a JSON body');

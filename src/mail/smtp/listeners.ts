@@ -50,11 +50,28 @@ function reply(code: number, text: string): Error {
   return Object.assign(new Error(text), { responseCode: code });
 }
 
-function readStream(stream: SMTPServerDataStream): Promise<Buffer> {
+/**
+ * The message of a DATA stream, collected up to `limit` bytes. smtp-server sets `sizeExceeded` once more than the
+ * SIZE limit came in but keeps emitting data; from then on (or once the collected bytes pass `limit`) nothing is
+ * kept and the rest is drained, so an oversized message never sits in memory. `exceeded`: `raw` is empty then.
+ */
+export function readStream(stream: SMTPServerDataStream, limit: number): Promise<{ raw: Buffer; exceeded: boolean }> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    let chunks: Buffer[] = [];
+    let length = 0;
+    let exceeded = false;
+    stream.on('data', (c: Buffer) => {
+      if (exceeded) return;
+      length += c.length;
+      if (stream.sizeExceeded || length > limit) {
+        exceeded = true;
+        chunks = [];
+        length = 0;
+        return;
+      }
+      chunks.push(c);
+    });
+    stream.on('end', () => resolve({ raw: exceeded ? Buffer.alloc(0) : Buffer.concat(chunks, length), exceeded: exceeded || Boolean(stream.sizeExceeded) }));
     stream.on('error', reject);
   });
 }
@@ -165,8 +182,9 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
 
     async onData(stream, session: Session, callback) {
       try {
-        let raw = await readStream(stream);
-        if (stream.sizeExceeded) return callback(reply(552, `5.3.4 Message exceeds the maximum size of ${options.maxMessageSize} bytes`));
+        const data = await readStream(stream, options.maxMessageSize);
+        let raw = data.raw;
+        if (data.exceeded) return callback(reply(552, `5.3.4 Message exceeds the maximum size of ${options.maxMessageSize} bytes`));
         // SMTP smuggling (CVE-2023-51764/51765/51766): smtp-server ends DATA only at CRLF.CRLF (RFC 5321 §4.1.1.4), but a
         // bare CR or LF (RFC 5321 §2.3.8: "CR and LF MUST only occur together as CRLF") is where a fake end of data hides,
         // for a later hop or reader that takes it for a line end. The whole message is refused, on every listener, like
@@ -199,10 +217,15 @@ export function createSmtpListener(kind: ListenerKind, options: SmtpOptions): SM
             return callback(reply(550, refusal));
           }
           log.debug(fields, 'smtp.inbound_auth');
-          const stripped = removeForgedResults(raw, options.hostname);
-          if (stripped.removed) log.info({ cid: session.id, ip: session.remoteAddress, removed: stripped.removed }, 'smtp.forged_auth_results_removed');
-          raw = stripped.raw;
           authStamp = result.header;
+        }
+        // RFC 8601 §5: a field with our authserv-id that came with the message is forged, from the Internet and from a
+        // submission client alike (a user could show another local user a "dmarc=pass" of ours). A trusted relay
+        // (loopback, allowedIp) is inside the trust boundary: its fields are passed as they are.
+        if (submission || !trusted(session.remoteAddress)) {
+          const stripped = removeForgedResults(raw, options.hostname);
+          if (stripped.removed) log.info({ cid: session.id, ip: session.remoteAddress, listener: kind, removed: stripped.removed }, 'smtp.forged_auth_results_removed');
+          raw = stripped.raw;
         }
         if (originatesHere) {
           const fixed = ensureIdAndDate(raw, { domain: senderDomain });

@@ -5,7 +5,18 @@ export const CAPTURE_MAILBOX = 'captured';
 
 export type StoredMail = { id: number; mailbox: string; queueId: string | null; mailFrom: string | null; rcpt: string | null; receivedAt: string; size: number };
 
+/**
+ * UIDs must become visible in the order they are given (RFC 3501 §2.3.1.1: a session that has seen UID n never looks below it
+ * again). On PostgreSQL ids come from a sequence at INSERT but commit in any order, so every transaction that inserts into a
+ * mailbox first takes this per-mailbox lock, held until it commits or rolls back: the inserts of one mailbox commit in id order.
+ * SQLite has one writer at a time, nothing to do. Call it inside the transaction, before the INSERT.
+ */
+export async function lockMailboxForInsert(q: Queryable, mailbox: string): Promise<void> {
+  if (q.dialect === 'postgres') await q.get("SELECT pg_advisory_xact_lock(hashtext('mail_mailbox:' || ?::text)) AS locked", [mailbox]);
+}
+
 export async function storeInMailbox(q: Queryable, m: { mailbox: string; queueId: string; mailFrom: string; rcpt: string; raw: Buffer }): Promise<number> {
+  await lockMailboxForInsert(q, m.mailbox);
   const row = await q.get<{ id: number }>(
     'INSERT INTO mail_mailbox (mailbox, message_id, mail_from, rcpt, raw, flags, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
     [m.mailbox, m.queueId, m.mailFrom, m.rcpt, m.raw, '[]', Date.now()],

@@ -14,7 +14,9 @@ import { createPrincipal } from '../../src/mail/accounts.ts';
 import { createImapServer } from '../../src/mail/imap/server.ts';
 import { ensureCertificate } from '../../src/lib/tls.ts';
 import { makeTestContext } from '../support/context.ts';
-import { isolatedPostgresUrl, mailBackends } from '../support/stores.ts';
+import { isolatedPostgresUrl, mailBackends, storeFactories, type StoreFactory } from '../support/stores.ts';
+import { createImapStore } from '../../src/mail/imap/mailstore.ts';
+import { storeInMailbox } from '../../src/mail/mailbox.ts';
 
 const run = promisify(execFile);
 const USER = 'reader';
@@ -433,5 +435,220 @@ describe('IMAP autologout (RFC 3501 §5.4)', () => {
       await server.close();
       await test.cleanup();
     }
+  });
+});
+
+for (const factory of storeFactories()) {
+  describe(`IMAP against concurrent sessions, quotas and costly commands (${factory.name})`, { timeout: 60_000 }, () => {
+    let opened: Awaited<ReturnType<StoreFactory['open']>>;
+    let test: Awaited<ReturnType<typeof makeTestContext>>;
+    let server: Awaited<ReturnType<typeof createImapServer>>;
+    const QUSER = 'quota-reader';
+
+    before(async () => {
+      opened = await factory.open();
+      test = await makeTestContext({ store: opened.store });
+      const tls = await ensureCertificate({ dataDir: test.dataDir, hostname: 'localhost' });
+      const local = { host: '127.0.0.1', port: 0 };
+      server = await createImapServer({ store: opened.store, log: test.ctx.log, tls, listeners: { imap: local, imaps: local }, maxMessageSize: 1024 * 1024 });
+      await opened.store.tx(async (q) => {
+        await createPrincipal(q, { type: 'individual', name: USER, secrets: [PASS], roles: ['user'] });
+        await createPrincipal(q, { type: 'individual', name: QUSER, secrets: [PASS], roles: ['user'], quota: 1000 });
+      });
+    });
+
+    after(async () => {
+      await server?.close();
+      await test?.cleanup();
+      await opened?.cleanup();
+    });
+
+    async function login(user = USER): Promise<Raw> {
+      const r = await Raw.open(server.ports.imaps, true);
+      await r.until(/^\* OK/);
+      assert.match(await r.cmd(`l LOGIN ${user} ${PASS}`), /^l OK/m);
+      return r;
+    }
+    const flagsOf = async (uid: number) => JSON.parse((await opened.store.get<{ flags: string }>('SELECT flags FROM mail_mailbox WHERE id = ?', [uid]))!.flags) as string[];
+    async function appendOne(r: Raw, body = 'Subject: s\r\n\r\nbody\r\n'): Promise<number> {
+      const res = await r.cmd(`ap APPEND INBOX {${body.length}+}\r\n${body}`, 'ap');
+      return Number(/APPENDUID \d+ (\d+)/.exec(res)![1]);
+    }
+
+    it('EXPUNGE removes only messages whose flags contain \\Deleted now, not in a stale view; STORE ±FLAGS and FETCH\'s \\Seen apply to the current flags (RFC 3501 §6.4.3, §6.4.6)', async () => {
+      const a = await login();
+      const b = await login();
+      const uid = await appendOne(a);
+      const sa = await a.cmd('s SELECT INBOX');
+      const n = Number(/^\* (\d+) EXISTS/m.exec(sa)![1]);
+      await b.cmd('s SELECT INBOX');
+      assert.match(await a.cmd(`d STORE ${n} +FLAGS.SILENT (\\Deleted)`), /^d OK/m);
+      // B has not seen A's \Deleted; its -FLAGS must still remove it from the stored flags.
+      assert.match(await b.cmd(`u STORE ${n} -FLAGS (\\Deleted)`), /^u OK/m);
+      assert.deepEqual(await flagsOf(uid), []);
+      const ex = await a.cmd('e EXPUNGE');
+      assert.doesNotMatch(ex, /EXPUNGE\r\n/);
+      assert.ok(await opened.store.get('SELECT id FROM mail_mailbox WHERE id = ?', [uid]), 'the message survives');
+
+      // +FLAGS from a stale view keeps the other session's flag.
+      assert.match(await a.cmd(`f STORE ${n} +FLAGS.SILENT (\\Flagged)`), /^f OK/m);
+      const plus = await b.cmd(`g STORE ${n} +FLAGS (\\Answered)`);
+      assert.match(plus, /FETCH \(FLAGS \(\\Flagged \\Answered\)\)/, 'reports the resulting flags');
+      assert.deepEqual(await flagsOf(uid), ['\\Flagged', '\\Answered']);
+      // FETCH BODY[] adds \Seen to the current flags, not to the view's.
+      assert.match(await a.cmd(`h STORE ${n} -FLAGS.SILENT (\\Answered)`), /^h OK/m);
+      await b.cmd(`i FETCH ${n} BODY[]`);
+      assert.deepEqual((await flagsOf(uid)).sort(), ['\\Flagged', '\\Seen']);
+
+      // And a \Deleted that is current goes, reported once.
+      assert.match(await b.cmd(`j STORE ${n} +FLAGS.SILENT (\\Deleted)`), /^j OK/m);
+      assert.match(await a.cmd('k EXPUNGE'), new RegExp(`^\\* ${n} EXPUNGE`, 'm'));
+      assert.equal(await opened.store.get('SELECT id FROM mail_mailbox WHERE id = ?', [uid]), undefined);
+      a.close();
+      b.close();
+    });
+
+    it('APPEND and COPY past the account\'s quota answer NO [OVERQUOTA] (RFC 9208 §5) and store nothing', async () => {
+      const r = await login(QUSER);
+      const body = `Subject: q\r\n\r\n${'x'.repeat(580)}\r\n`;
+      assert.match(await r.cmd(`a1 APPEND INBOX {${body.length}+}\r\n${body}`, 'a1'), /^a1 OK/m);
+      assert.match(await r.cmd(`a2 APPEND INBOX {${body.length}+}\r\n${body}`, 'a2'), /^a2 NO \[OVERQUOTA\] .*quota/m);
+      await r.cmd('s SELECT INBOX');
+      assert.match(await r.cmd('c COPY 1 INBOX'), /^c NO \[OVERQUOTA\]/m);
+      const n = (await opened.store.get<{ n: number }>('SELECT COUNT(*) AS n FROM mail_mailbox WHERE mailbox = ?', [QUSER]))!.n;
+      assert.equal(Number(n), 1);
+      // A small message still fits.
+      assert.match(await r.cmd('a3 APPEND INBOX {14+}\r\nSubject: y\r\n\r\n', 'a3'), /^a3 OK/m);
+      r.close();
+    });
+
+    it('SEARCH refuses more than 64 keys with BAD', async () => {
+      const r = await login();
+      await r.cmd('s SELECT INBOX');
+      assert.match(await r.cmd(`t1 SEARCH ${Array(64).fill('BODY a').join(' ')}`), /^t1 OK/m);
+      assert.match(await r.cmd(`t2 SEARCH ${Array(65).fill('BODY a').join(' ')}`), /^t2 BAD .*too many search keys/m);
+      assert.match(await r.cmd(`t3 SEARCH NOT (${Array(40).fill('ALL').join(' ')}) OR ${Array(30).fill('ALL').join(' ')}`), /^t3 BAD/m);
+      r.close();
+    });
+
+    it('a long SEARCH lets the event loop turn between messages, so one command does not stall every connection', async () => {
+      const r = await login();
+      await r.cmd('s SELECT INBOX');
+      for (let i = 0; i < 400; i++) {
+        await opened.store.run('INSERT INTO mail_mailbox (mailbox, message_id, mail_from, rcpt, raw, flags, received_at) VALUES (?, NULL, NULL, NULL, ?, ?, ?)', [USER, Buffer.from('Subject: z\r\n\r\nz\r\n'), '[]', Date.now()]);
+      }
+      await r.cmd('n NOOP');
+      let turns = 0;
+      let spinning = true;
+      const spin = () => { turns++; if (spinning) setImmediate(spin); };
+      setImmediate(spin);
+      assert.match(await r.cmd('t4 SEARCH ALL'), /^t4 OK/m);
+      spinning = false;
+      assert.ok(turns >= 300, `the event loop turned ${turns} times during a SEARCH of 400 messages`);
+      r.close();
+    });
+
+    it('on PostgreSQL, inserts into one mailbox commit in id order: a later transaction waits for an earlier one (RFC 3501 §2.3.1.1)', { skip: factory.name !== 'postgres' && 'PostgreSQL only: SQLite has one writer' }, async () => {
+      const store = opened.store;
+      const imapStore = createImapStore(store);
+      const order: string[] = [];
+      let open!: () => void;
+      const gate = new Promise<void>((res) => (open = res));
+      let inserted!: () => void;
+      const insertedP = new Promise<void>((res) => (inserted = res));
+      let first = 0;
+      const t1 = store.tx(async (q) => {
+        first = await storeInMailbox(q, { mailbox: 'ordered', queueId: 'q1', mailFrom: 'a@x', rcpt: 'b@x', raw: Buffer.from('Subject: 1\r\n\r\n1\r\n') });
+        inserted();
+        await gate;
+      }).then(() => order.push('first'));
+      await insertedP;
+      let second = 0;
+      const t2 = store.tx(async (q) => {
+        second = await storeInMailbox(q, { mailbox: 'ordered', queueId: 'q2', mailFrom: 'a@x', rcpt: 'b@x', raw: Buffer.from('Subject: 2\r\n\r\n2\r\n') });
+      }).then(() => order.push('second'));
+      const t3 = imapStore.append('ordered', { raw: Buffer.from('Subject: 3\r\n\r\n3\r\n'), flags: [], internalDate: Date.now() }).then((uid) => { order.push('append'); return uid; });
+      await new Promise((res) => setTimeout(res, 400));
+      const early = [...order];
+      open();
+      const [, , third] = await Promise.all([t1, t2, t3]);
+      assert.deepEqual(early, [], 'the later transactions wait for the first');
+      assert.equal(order[0], 'first');
+      assert.ok(second > first && Number(third) > first, 'ids follow the commit order');
+    });
+  });
+}
+
+describe('IMAP shutdown and connections that stall (no reading, no TLS handshake, big literals before login)', { timeout: 60_000 }, () => {
+  async function withServer(options: { handshakeTimeoutMs?: number }, fn: (server: Awaited<ReturnType<typeof createImapServer>>, test: Awaited<ReturnType<typeof makeTestContext>>) => Promise<void>) {
+    const test = await makeTestContext();
+    const tls = await ensureCertificate({ dataDir: test.dataDir, hostname: 'localhost' });
+    const local = { host: '127.0.0.1', port: 0 };
+    const server = await createImapServer({ store: test.ctx.store, log: test.ctx.log, tls, listeners: { imap: local, imaps: local }, maxMessageSize: 8 * 1024 * 1024, ...options });
+    try {
+      await fn(server, test);
+    } finally {
+      await Promise.race([server.close(), new Promise((r) => setTimeout(r, 5000))]);
+      await test.cleanup();
+    }
+  }
+  /** Whether close() finishes within ms. */
+  async function closesWithin(server: { close(): Promise<void> }, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([server.close().then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); })]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  it('closes even when a client stopped reading in the middle of a large FETCH', async () => {
+    await withServer({}, async (server, test) => {
+      await test.ctx.store.tx((q) => createPrincipal(q, { type: 'individual', name: USER, secrets: [PASS], roles: ['user'] }));
+      const r = await Raw.open(server.ports.imaps, true);
+      await r.until(/^\* OK/);
+      assert.match(await r.cmd(`a LOGIN ${USER} ${PASS}`), /^a OK/m);
+      const body = `Subject: big\r\n\r\n${'z'.repeat(998)}\r\n`.padEnd(4 * 1024 * 1024, 'z');
+      assert.match(await r.cmd(`b APPEND INBOX {${body.length}+}\r\n${body}`, 'b'), /^b OK/m);
+      assert.match(await r.cmd('c SELECT INBOX'), /^c OK/m);
+      r.socket.pause();
+      // About 24 MB of answers, more than the socket buffers of both ends hold.
+      for (let i = 0; i < 6; i++) r.socket.write(`f${i} FETCH 1 BODY.PEEK[]\r\n`);
+      await new Promise((res) => setTimeout(res, 500));
+      const started = Date.now();
+      assert.ok(await closesWithin(server, 8000), 'server.close() completed');
+      assert.ok(Date.now() - started < 8000);
+      r.close();
+    });
+  });
+
+  it('drops a connection to the implicit-TLS port that never starts the handshake', async () => {
+    await withServer({ handshakeTimeoutMs: 200 }, async (server) => {
+      const s = tcpConnect({ host: '127.0.0.1', port: server.ports.imaps });
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      const closed = await Promise.race([new Promise((r) => s.once('close', () => r(true))), new Promise((r) => setTimeout(() => r(false), 3000))]);
+      assert.equal(closed, true, 'the server hung up after the handshake timeout');
+    });
+  });
+
+  it('closes while a connection to the implicit-TLS port has not started the handshake', async () => {
+    await withServer({}, async (server) => {
+      const s = tcpConnect({ host: '127.0.0.1', port: server.ports.imaps });
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await closesWithin(server, 2000), 'server.close() completed');
+      s.destroy();
+    });
+  });
+
+  it('refuses a large LITERAL+ before login on port 143 and hangs up, instead of buffering it', async () => {
+    await withServer({}, async (server) => {
+      const r = await Raw.open(server.ports.imap, false);
+      await r.until(/^\* OK/);
+      r.socket.write(`a LOGIN {${2 * 1024 * 1024}+}\r\n`);
+      r.socket.write(Buffer.alloc(64 * 1024, 'x'));
+      assert.match(await r.until(/^a /), /^a BAD \[TOOBIG\]/);
+      await new Promise((res) => r.socket.once('close', res));
+    });
   });
 });

@@ -1,7 +1,7 @@
 // IMAP's view of the local mailboxes (RFC 3501 §2.3): UIDs, UIDVALIDITY, UIDNEXT, flags and internal dates over the mail_mailbox table; no protocol here.
 import type { Queryable, Store } from '../../store/store.ts';
 import { ensureSetting } from '../../store/settings.ts';
-import { CAPTURE_MAILBOX } from '../mailbox.ts';
+import { CAPTURE_MAILBOX, lockMailboxForInsert } from '../mailbox.ts';
 import type { Principal } from '../accounts.ts';
 
 /** A mailbox as a client names it, and the mail_mailbox.mailbox value it stands for. */
@@ -39,6 +39,18 @@ function parseFlags(json: string): string[] {
 
 const CHUNK = 500;
 
+/** What APPEND and COPY answer when the account's quota (mail_principals.quota, bytes, 0 = none) would be exceeded. */
+export type OverQuota = { overQuota: true; used: number; quota: number };
+
+/** RFC 9208 §5: the stored size of the mailbox plus `adding` against the account's quota, read in the writing transaction. */
+async function checkQuota(q: Queryable, box: string, quotaOf: number | undefined, adding: number): Promise<OverQuota | undefined> {
+  if (quotaOf === undefined) return undefined;
+  const quota = Number((await q.get<{ quota: number }>('SELECT quota FROM mail_principals WHERE id = ?', [quotaOf]))?.quota ?? 0);
+  if (!(quota > 0)) return undefined;
+  const used = Number((await q.get<{ used: number | null }>('SELECT SUM(LENGTH(raw)) AS used FROM mail_mailbox WHERE mailbox = ?', [box]))?.used ?? 0);
+  return used + adding > quota ? { overQuota: true, used, quota } : undefined;
+}
+
 export function createImapStore(store: Store) {
   return {
     /** Where accounts are read for LOGIN and AUTHENTICATE. */
@@ -62,34 +74,78 @@ export function createImapStore(store: Store) {
       return r ? Buffer.from(r.raw) : undefined;
     },
 
-    async setFlags(box: string, uid: number, flags: string[]): Promise<boolean> {
-      const r = await store.run('UPDATE mail_mailbox SET flags = ? WHERE mailbox = ? AND id = ?', [JSON.stringify(flags), box, uid]);
-      return r.changes === 1;
+    /**
+     * Changes a message's flags from the flags it has now, read in the same transaction (STORE +FLAGS/-FLAGS, FETCH's \Seen),
+     * so a change another session made meanwhile is kept. Returns the resulting flags and whether they changed; undefined when
+     * the message is gone.
+     */
+    async updateFlags(box: string, uid: number, change: (current: string[]) => string[]): Promise<{ flags: string[]; changed: boolean } | undefined> {
+      return store.tx(async (q) => {
+        const row = await q.get<{ flags: string }>(
+          `SELECT flags FROM mail_mailbox WHERE mailbox = ? AND id = ?${store.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [box, uid]);
+        if (!row) return undefined;
+        const current = parseFlags(row.flags);
+        const next = change(current);
+        if (next.join(' ') === current.join(' ')) return { flags: current, changed: false };
+        await q.run('UPDATE mail_mailbox SET flags = ? WHERE mailbox = ? AND id = ?', [JSON.stringify(next), box, uid]);
+        return { flags: next, changed: true };
+      });
     },
 
-    /** Removes messages for good (EXPUNGE); returns how many were there. */
-    async remove(box: string, uids: number[]): Promise<number> {
-      let n = 0;
-      await store.tx(async (q) => {
+    /**
+     * EXPUNGE: removes, among `uids`, the messages whose flags contain \Deleted now (not in some session's older view),
+     * checked and deleted in one transaction. Returns the UIDs actually removed.
+     */
+    async removeDeleted(box: string, uids: number[]): Promise<number[]> {
+      return store.tx(async (q) => {
+        const gone: number[] = [];
         for (let i = 0; i < uids.length; i += CHUNK) {
           const part = uids.slice(i, i + CHUNK);
-          n += (await q.run(`DELETE FROM mail_mailbox WHERE mailbox = ? AND id IN (${part.map(() => '?').join(',')})`, [box, ...part])).changes;
+          const marks = part.map(() => '?').join(',');
+          const rows = await q.all<{ id: number; flags: string }>(
+            `SELECT id, flags FROM mail_mailbox WHERE mailbox = ? AND id IN (${marks})${store.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [box, ...part]);
+          const doomed = rows.filter((r) => parseFlags(r.flags).includes('\\Deleted')).map((r) => Number(r.id));
+          if (!doomed.length) continue;
+          await q.run(`DELETE FROM mail_mailbox WHERE mailbox = ? AND id IN (${doomed.map(() => '?').join(',')})`, [box, ...doomed]);
+          gone.push(...doomed);
         }
+        return gone;
       });
-      return n;
     },
 
-    /** APPEND (RFC 3501 §6.3.11): a new message with its flags and internal date; returns its UID. */
-    async append(box: string, m: { raw: Buffer; flags: string[]; internalDate: number }): Promise<number> {
-      const row = await store.get<{ id: number }>(
-        'INSERT INTO mail_mailbox (mailbox, message_id, mail_from, rcpt, raw, flags, received_at) VALUES (?, NULL, NULL, NULL, ?, ?, ?) RETURNING id',
-        [box, m.raw, JSON.stringify(m.flags), m.internalDate]);
-      return Number(row!.id);
-    },
-
-    /** COPY (RFC 3501 §6.4.7): copies keep flags and internal date; returns [source UID, new UID] pairs in order. */
-    async copy(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
+    /**
+     * APPEND (RFC 3501 §6.3.11): a new message with its flags and internal date; returns its UID, or OverQuota when `quotaOf`
+     * (an account id) is given and its quota would be exceeded.
+     */
+    async append(box: string, m: { raw: Buffer; flags: string[]; internalDate: number; quotaOf?: number }): Promise<number | OverQuota> {
       return store.tx(async (q) => {
+        await lockMailboxForInsert(q, box);
+        const over = await checkQuota(q, box, m.quotaOf, m.raw.length);
+        if (over) return over;
+        const row = await q.get<{ id: number }>(
+          'INSERT INTO mail_mailbox (mailbox, message_id, mail_from, rcpt, raw, flags, received_at) VALUES (?, NULL, NULL, NULL, ?, ?, ?) RETURNING id',
+          [box, m.raw, JSON.stringify(m.flags), m.internalDate]);
+        return Number(row!.id);
+      });
+    },
+
+    /**
+     * COPY (RFC 3501 §6.4.7): copies keep flags and internal date; returns [source UID, new UID] pairs in order, or OverQuota
+     * when `quotaOf` (an account id) is given and its quota would be exceeded by the copies.
+     */
+    async copy(from: string, uids: number[], to: string, options: { quotaOf?: number } = {}): Promise<Array<[number, number]> | OverQuota> {
+      return store.tx(async (q) => {
+        await lockMailboxForInsert(q, to);
+        if (options.quotaOf !== undefined && uids.length) {
+          let adding = 0;
+          for (let i = 0; i < uids.length; i += CHUNK) {
+            const part = uids.slice(i, i + CHUNK);
+            adding += Number((await q.get<{ n: number | null }>(
+              `SELECT SUM(LENGTH(raw)) AS n FROM mail_mailbox WHERE mailbox = ? AND id IN (${part.map(() => '?').join(',')})`, [from, ...part]))?.n ?? 0);
+          }
+          const over = await checkQuota(q, to, options.quotaOf, adding);
+          if (over) return over;
+        }
         const out: Array<[number, number]> = [];
         for (const uid of uids) {
           const row = await q.get<{ id: number }>(

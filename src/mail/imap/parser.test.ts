@@ -100,7 +100,7 @@ describe('IMAP framing (RFC 3501 §2.2, RFC 7888)', () => {
   it('refuses a literal larger than the limit with its tag, and a line longer than the limit', () => {
     const { r, continues } = reader(100, 50);
     r.push(Buffer.from('t1 APPEND INBOX {51}\r\n'));
-    assert.deepEqual(r.next('command'), { kind: 'too-big', tag: 't1', size: 51, sync: true });
+    assert.deepEqual(r.next('command'), { kind: 'too-big', tag: 't1', size: 51, sync: true, limit: 50 });
     assert.equal(continues(), 0);
     r.push(Buffer.from('t2 NOOP ' + 'x'.repeat(200)));
     assert.deepEqual(r.next('command'), { kind: 'too-long', tag: 't2' });
@@ -112,5 +112,33 @@ describe('IMAP framing (RFC 3501 §2.2, RFC 7888)', () => {
     const { r } = reader();
     r.push(Buffer.from('DONE\r\n'));
     assert.deepEqual(r.next('line'), { kind: 'line', text: 'DONE' });
+  });
+});
+
+describe('IMAP framing limits on a whole command', () => {
+  it('refuses a command whose literals together pass maxCommand, each one being under maxLiteral', () => {
+    const r = createCommandReader({ maxLine: 100, maxLiteral: 50, maxCommand: 120, continueLiteral: () => {} });
+    r.push(Buffer.from('a LOGIN {40+}\r\n' + 'x'.repeat(40) + ' {40+}\r\n' + 'y'.repeat(40) + ' {40+}\r\n'));
+    assert.deepEqual(r.next('command'), { kind: 'too-big', tag: 'a', size: 40, sync: false, limit: 120 });
+  });
+
+  it('takes the literal limit from a function, so it can depend on the state', () => {
+    let limit = 10;
+    const r = createCommandReader({ maxLine: 100, maxLiteral: () => limit, continueLiteral: () => {} });
+    r.push(Buffer.from('a LOGIN {20}\r\n'));
+    assert.deepEqual(r.next('command'), { kind: 'too-big', tag: 'a', size: 20, sync: true, limit: 10 });
+    limit = 50;
+    r.push(Buffer.from('b APPEND INBOX {20+}\r\n' + 'z'.repeat(20) + '\r\n'));
+    assert.equal((r.next('command') as { bytes: Buffer }).bytes.length, 'b APPEND INBOX {20+}\r\n'.length + 20);
+  });
+
+  it('counts the literal bytes already read into `buffered`, for back-pressure', () => {
+    const r = createCommandReader({ maxLine: 100, maxLiteral: 1000, continueLiteral: () => {} });
+    r.push(Buffer.from('a APPEND INBOX {500+}\r\n' + 'x'.repeat(300)));
+    assert.equal(r.next('command'), undefined);
+    assert.ok(r.buffered >= 300, `buffered is ${r.buffered}`);
+    r.push(Buffer.from('x'.repeat(200) + '\r\n'));
+    assert.equal(r.next('command')?.kind, 'command');
+    assert.equal(r.buffered, 0);
   });
 });

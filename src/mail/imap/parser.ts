@@ -151,13 +151,19 @@ export type Frame =
   | { kind: 'command'; bytes: Buffer }
   | { kind: 'line'; text: string }
   | { kind: 'too-long'; tag?: string }
-  | { kind: 'too-big'; tag?: string; size: number; sync: boolean };
+  /** A literal over the limit, or one that would make the command longer than `maxCommand`; `limit` is the one broken. */
+  | { kind: 'too-big'; tag?: string; size: number; sync: boolean; limit: number };
 
 export type CommandReaderOptions = {
   /** Longest command text, literals excluded (RFC 7162 §4 recommends at least 8192 octets). */
   maxLine: number;
-  /** Largest literal accepted (APPEND of a message). */
-  maxLiteral: number;
+  /** Largest literal accepted (APPEND of a message); a function when it depends on the state (smaller before login). */
+  maxLiteral: number | (() => number);
+  /**
+   * Most bytes of one command, text and literals together (maxLine + maxLiteral by default), so a command cannot
+   * pile up any number of literals; a function when it depends on the state.
+   */
+  maxCommand?: number | (() => number);
   /** Sends the continuation request for a synchronizing literal (RFC 3501 §7.5). */
   continueLiteral(): void;
 };
@@ -170,22 +176,34 @@ export type CommandReaderOptions = {
 export function createCommandReader(options: CommandReaderOptions) {
   let buf: Buffer = Buffer.alloc(0);
   let parts: Buffer[] = [];
+  /** Bytes held in parts (command text and literals read so far). */
+  let partsLength = 0;
+  /** Bytes the command has or will have: text so far plus every literal announced. */
+  let commandLength = 0;
   let textLength = 0;
   let literalLeft = -1;
   let discardLine = false;
+  const limit = (v: number | (() => number)) => (typeof v === 'function' ? v() : v);
 
   function reset() {
     parts = [];
+    partsLength = 0;
+    commandLength = 0;
     textLength = 0;
     literalLeft = -1;
+  }
+  function add(b: Buffer) {
+    parts.push(b);
+    partsLength += b.length;
   }
 
   return {
     push(chunk: Buffer) {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     },
+    /** Bytes held: not yet parsed, and the parts of the command being read (literals included). */
     get buffered() {
-      return buf.length;
+      return buf.length + partsLength;
     },
     /** Drops what was read and not yet parsed (after STARTTLS, RFC 3501 §6.2.1: no command injection). */
     clear() {
@@ -198,7 +216,7 @@ export function createCommandReader(options: CommandReaderOptions) {
       for (;;) {
         if (literalLeft > 0) {
           const take = Math.min(literalLeft, buf.length);
-          parts.push(buf.subarray(0, take));
+          add(buf.subarray(0, take));
           buf = buf.subarray(take);
           literalLeft -= take;
           if (literalLeft > 0) return undefined;
@@ -223,6 +241,7 @@ export function createCommandReader(options: CommandReaderOptions) {
         }
         if (mode === 'line' && parts.length === 0) return { kind: 'line', text: line.toString('utf8') };
         textLength += line.length;
+        commandLength += line.length + 2;
         if (textLength > options.maxLine) {
           const tag = guessTag(parts.length ? parts[0] : line);
           reset();
@@ -232,18 +251,22 @@ export function createCommandReader(options: CommandReaderOptions) {
         if (m) {
           const size = Number(m[1]);
           const sync = m[2] !== '+';
-          if (size > options.maxLiteral) {
+          const maxLiteral = limit(options.maxLiteral);
+          const maxCommand = options.maxCommand === undefined ? options.maxLine + maxLiteral : limit(options.maxCommand);
+          if (size > maxLiteral || commandLength + size > maxCommand) {
             const tag = guessTag(parts.length ? parts[0] : line);
             reset();
-            return { kind: 'too-big', tag, size, sync };
+            return { kind: 'too-big', tag, size, sync, limit: size > maxLiteral ? maxLiteral : maxCommand };
           }
-          parts.push(line, Buffer.from('\r\n'));
+          commandLength += size;
+          add(line);
+          add(Buffer.from('\r\n'));
           literalLeft = size;
           if (sync) options.continueLiteral();
           if (size === 0) literalLeft = 0;
           continue;
         }
-        parts.push(line);
+        add(line);
         const bytes = Buffer.concat(parts);
         reset();
         return { kind: 'command', bytes };

@@ -35,9 +35,13 @@ const DATE_KEYS: Record<string, [boolean, 'before' | 'on' | 'since']> = {
   SENTBEFORE: [true, 'before'], SENTON: [true, 'on'], SENTSINCE: [true, 'since'],
 };
 
+/** At most this many search keys per command (nested ones count): each may scan the whole text of every message. */
+export const MAX_SEARCH_KEYS = 64;
+
 /** Parses the criteria (after any CHARSET); throws SearchSyntaxError. */
 export function parseSearch(tokens: ImapToken[]): SearchKey {
   let i = 0;
+  let count = 0;
   const fail = (m: string): never => { throw new SearchSyntaxError(m); };
   const text = (): string => {
     const v = asText(tokens[i++]);
@@ -46,6 +50,7 @@ export function parseSearch(tokens: ImapToken[]): SearchKey {
   };
   function key(depth: number): SearchKey {
     if (depth > 32) fail('SEARCH: nested too deeply');
+    if (++count > MAX_SEARCH_KEYS) fail(`SEARCH: too many search keys, at most ${MAX_SEARCH_KEYS}; split the search`);
     const t = tokens[i++];
     if (!t) fail('SEARCH: missing search key');
     if (t.type === 'list') {
@@ -115,9 +120,22 @@ export function needsContent(k: SearchKey): boolean {
   }
 }
 
-export type SearchSubject = { seq: number; meta: MessageMeta; maxSeq: number; maxUid: number; message?: ImapMessage };
+export type SearchSubject = {
+  seq: number; meta: MessageMeta; maxSeq: number; maxUid: number; message?: ImapMessage;
+  /** Lower-cased texts of this message, made once per SEARCH and shared by all its keys; filled as keys need them. */
+  lowered?: Map<string, string | undefined>;
+};
 
-const contains = (hay: string | undefined, needle: string) => hay !== undefined && hay.toLowerCase().includes(needle.toLowerCase());
+/** The lower-cased text of one part of the message (`h:field`, `header`, `body`), computed at most once per subject. */
+function lowered(m: SearchSubject, key: string, read: (msg: ImapMessage) => string | undefined): string | undefined {
+  const cache = (m.lowered ??= new Map());
+  if (cache.has(key)) return cache.get(key);
+  const v = m.message ? read(m.message)?.toLowerCase() : undefined;
+  cache.set(key, v);
+  return v;
+}
+
+const contains = (hay: string | undefined, needle: string) => hay !== undefined && hay.includes(needle.toLowerCase());
 
 function compareDay(day: number | undefined, cmp: 'before' | 'on' | 'since', wanted: number): boolean {
   if (day === undefined) return false;
@@ -132,9 +150,10 @@ export function matches(k: SearchKey, m: SearchSubject): boolean {
     case 'not': return !matches(k.key, m);
     case 'flag': return m.meta.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase()) === k.present;
     // RFC 3501 §6.4.4 HEADER: an empty string matches every message that has the field.
-    case 'header': return contains(m.message?.header(k.field), k.value);
-    case 'body': return contains(m.message?.bodyText(), k.value);
-    case 'text': return contains(m.message?.section({ part: [], kind: 'header' }).toString('utf8'), k.value) || contains(m.message?.bodyText(), k.value);
+    case 'header': return contains(lowered(m, `h:${k.field}`, (msg) => msg.header(k.field)), k.value);
+    case 'body': return contains(lowered(m, 'body', (msg) => msg.bodyText()), k.value);
+    case 'text': return contains(lowered(m, 'header', (msg) => msg.section({ part: [], kind: 'header' }).toString('utf8')), k.value)
+      || contains(lowered(m, 'body', (msg) => msg.bodyText()), k.value);
     case 'date': {
       const sent = k.sent ? m.message?.sentDate()?.getTime() : m.meta.internalDate;
       return compareDay(sent === undefined ? undefined : dayOf(sent), k.cmp, k.day);

@@ -24,6 +24,10 @@ export type ImapServerOptions = {
   idleTimeoutMs?: number;
   /** How often IDLE looks for changes made by other nodes, ms (2 s). */
   pollMs?: number;
+  /** Inactivity allowed before login, ms (60 s). */
+  preAuthTimeoutMs?: number;
+  /** How long a connection to the implicit-TLS port may take to finish the handshake, ms (30 s). */
+  handshakeTimeoutMs?: number;
 };
 
 export type ImapServer = {
@@ -51,24 +55,44 @@ export async function createImapServer(o: ImapServerOptions): Promise<ImapServer
   const store = createImapStore(o.store);
   const commands = imapCommands();
   const sessions = new Set<RunningSession>();
+  /** Every TCP connection, with or without a session yet (an implicit-TLS one before its handshake has none). */
+  const sockets = new Set<Socket>();
+  /** `address:port` of the connections that have a session, to tell the ones that do not. */
+  const withSession = new Set<string>();
+  const peer = (s: Socket) => `${s.remoteAddress}:${s.remotePort}`;
+
+  function track(socket: Socket) {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  }
 
   function accept(socket: Socket, listener: 'imap' | 'imaps') {
     socket.setNoDelay(true);
+    const key = peer(socket);
+    withSession.add(key);
     const session = startSession({
       socket, listener, secure: listener === 'imaps', secureContext, store, watch, log, security: o.security, commands,
       idleTimeoutMs: o.idleTimeoutMs ?? 30 * 60_000,
+      preAuthTimeoutMs: o.preAuthTimeoutMs,
       pollMs: o.pollMs ?? 2_000,
       maxLine: 64 * 1024,
       maxLiteral: o.maxMessageSize,
     });
     sessions.add(session);
-    void session.done.then(() => sessions.delete(session));
+    void session.done.then(() => { sessions.delete(session); withSession.delete(key); });
   }
 
   const plain = createNetServer((socket) => accept(socket, 'imap'));
-  const secure = createTlsServer({ key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2', handshakeTimeout: 30_000 }, (socket) => accept(socket, 'imaps'));
+  const secure = createTlsServer(
+    { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2', handshakeTimeout: o.handshakeTimeoutMs ?? 30_000 },
+    (socket) => accept(socket, 'imaps'),
+  );
+  plain.on('connection', track);
+  secure.on('connection', track);
   secure.on('tlsClientError', (err, socket) => {
     log.debug({ ip: socket.remoteAddress, err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'imap.tls_error');
+    // Node reports a failed or timed-out handshake (handshakeTimeout) here but leaves the connection open.
+    socket.destroy();
   });
   for (const [server, name] of [[plain, 'imap'], [secure, 'imaps']] as const) {
     server.on('error', (err) => log.warn({ err: { message: err.message }, listener: name }, 'imap.error'));
@@ -89,9 +113,16 @@ export async function createImapServer(o: ImapServerOptions): Promise<ImapServer
     changed: (box) => watch.changed(box),
     async close() {
       const closed = Promise.all([plain, secure].map((s) => new Promise((r) => s.close(() => r(undefined)))));
+      // Connections still in the TLS handshake have no session to say BYE: they just go.
+      for (const s of sockets) if (!withSession.has(peer(s))) s.destroy();
       const open = [...sessions];
-      await Promise.all(open.map((s) => s.close('Server shutting down')));
-      await Promise.race([Promise.all(open.map((s) => s.done)), new Promise((r) => setTimeout(r, 3000).unref())]);
+      // The BYEs are inside the timed race: a client that stops reading cannot hold shutdown up.
+      const said = Promise.all(open.map((s) => s.close('Server shutting down'))).then(() => Promise.all(open.map((s) => s.done)));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([said, new Promise((r) => { timer = setTimeout(r, 3000); })]);
+      clearTimeout(timer);
+      // Whatever is left would keep server.close() waiting forever.
+      for (const s of sockets) s.destroy();
       await closed;
     },
   };

@@ -23,9 +23,22 @@ export type SessionOptions = {
   commands: Map<string, CommandSpec>;
   /** RFC 3501 §5.4: at least 30 minutes of inactivity before an autologout. */
   idleTimeoutMs: number;
+  /** Inactivity allowed before login (60 s; never more than idleTimeoutMs): §5.4's 30 minutes are for logged-in users. */
+  preAuthTimeoutMs?: number;
   pollMs: number;
   maxLine: number;
   maxLiteral: number;
+  /** Largest literal before login, and the most literal bytes one command may carry then (8 KiB). */
+  maxPreAuthLiteral?: number;
+};
+
+/** What command handlers see: the session, plus whether it is going away. */
+export type RunningImapSession = ImapSession & {
+  /**
+   * True once the connection is closing (BYE sent: shutdown, autologout, a literal too large) or gone. Writes are then
+   * dropped, so a handler in a loop (FETCH of many messages, IDLE) should stop when it turns true.
+   */
+  readonly closed: boolean;
 };
 
 export type RunningSession = {
@@ -107,6 +120,8 @@ export function startSession(o: SessionOptions): RunningSession {
   let changed = false;
   let fingerprint = '';
   let closed = false;
+  /** BYE said: nothing more is read or written. */
+  let closing = false;
   let waiter: (() => void) | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveDone!: () => void;
@@ -117,17 +132,23 @@ export function startSession(o: SessionOptions): RunningSession {
     waiter = undefined;
     w?.();
   };
+  // Before login a client has no business sending big literals (LOGIN's are a few bytes): it gets 8 KiB, not maxLiteral.
+  const maxLiteral = () => (state === 'not-authenticated' ? Math.min(o.maxPreAuthLiteral ?? 8192, o.maxLiteral) : o.maxLiteral);
+  const maxCommand = () => o.maxLine + maxLiteral();
   const reader = createCommandReader({
     maxLine: o.maxLine,
-    maxLiteral: o.maxLiteral,
+    maxLiteral,
+    maxCommand,
     continueLiteral: () => write(Buffer.from('+ Ready for literal data\r\n')),
   });
 
   function onData(chunk: Buffer) {
+    if (closing) return;
     resetIdle();
     reader.push(chunk);
-    // Backpressure: a client that sends faster than we answer waits in the kernel, not in our memory.
-    if (reader.buffered > o.maxLine + o.maxLiteral) socket.pause();
+    // Backpressure: a client that sends faster than we answer waits in the kernel, not in our memory. `buffered`
+    // counts the literals of the command being read too; frame() resumes reading when it needs more bytes.
+    if (reader.buffered > maxCommand()) socket.pause();
     wake();
   }
   function onClose() {
@@ -154,15 +175,17 @@ export function startSession(o: SessionOptions): RunningSession {
   }
   function resetIdle() {
     clearTimeout(idleTimer);
+    if (closing || closed) return;
+    const ms = state === 'not-authenticated' ? Math.min(o.preAuthTimeoutMs ?? 60_000, o.idleTimeoutMs) : o.idleTimeoutMs;
     idleTimer = setTimeout(() => {
       log.info({ cid, ip: remoteAddress }, 'imap.autologout');
       void bye('Autologout; idle for too long');
-    }, o.idleTimeoutMs);
+    }, ms);
     idleTimer.unref();
   }
 
   async function write(buf: Buffer): Promise<void> {
-    if (closed || socket.destroyed) return;
+    if (closed || closing || socket.destroyed) return;
     if (!socket.write(buf)) {
       await new Promise<void>((resolve) => {
         const end = () => { socket.off('drain', end); socket.off('close', end); resolve(); };
@@ -172,18 +195,28 @@ export function startSession(o: SessionOptions): RunningSession {
     }
   }
 
-  async function bye(reason: string): Promise<void> {
-    if (closed) return;
-    await write(Buffer.from(`* BYE ${reason}\r\n`));
-    socket.end();
-    setTimeout(() => socket.destroy(), 2000).unref();
+  /**
+   * Says BYE and closes, waiting for nothing: a client that stopped reading must not hold up shutdown, so the destroy
+   * timer starts first and the BYE goes out only if the socket takes it.
+   */
+  function bye(reason: string): Promise<void> {
+    if (closed || closing) return Promise.resolve();
+    const s = socket;
+    setTimeout(() => s.destroy(), 2000).unref();
+    void write(Buffer.from(`* BYE ${reason}\r\n`));
+    closing = true;
+    clearTimeout(idleTimer);
+    reader.clear();
+    s.end();
+    wake();
+    return Promise.resolve();
   }
 
   async function frame(mode: 'command' | 'line'): Promise<Frame | undefined> {
     for (;;) {
+      if (closed || closing) return undefined;
       const f = reader.next(mode);
       if (f) return f;
-      if (closed) return undefined;
       if (socket.isPaused()) socket.resume();
       await new Promise<void>((r) => (waiter = r));
     }
@@ -196,8 +229,9 @@ export function startSession(o: SessionOptions): RunningSession {
     return '';
   }
 
-  const session: ImapSession = {
+  const session: RunningImapSession = {
     cid,
+    get closed() { return closed || closing; },
     remoteAddress,
     listener: o.listener,
     get secure() { return secure; },
@@ -210,7 +244,8 @@ export function startSession(o: SessionOptions): RunningSession {
       unsubscribe = undefined;
       selected = s;
       fingerprint = '';
-      if (s) unsubscribe = o.watch.subscribe(s.ref.box, () => { changed = true; wake(); });
+      // A SELECT that finishes after the connection went away must not leave a subscription behind (onClose ran already).
+      if (s && !closed) unsubscribe = o.watch.subscribe(s.ref.box, () => { changed = true; wake(); });
     },
     store: o.store,
     watch: o.watch,
@@ -236,29 +271,32 @@ export function startSession(o: SessionOptions): RunningSession {
     },
     async readLineOrChange() {
       let poll: NodeJS.Timeout | undefined;
+      // False once this wait is over: a poll query still in flight then must not schedule another one.
+      let active = true;
       const box = selected?.ref.box;
       // Other nodes (PostgreSQL) change mailboxes without telling us: poll a cheap fingerprint while waiting.
       const tick = () => {
         poll = setTimeout(async () => {
           try {
-            if (box && !closed && (await o.store.fingerprint(box)) !== fingerprint) { changed = true; wake(); return; }
+            if (box && active && !closed && (await o.store.fingerprint(box)) !== fingerprint) { changed = true; wake(); return; }
           } catch (err) {
             log.warn({ cid, err }, 'imap.poll_failed');
           }
-          if (!closed) tick();
+          if (active && !closed) tick();
         }, o.pollMs);
       };
       try {
         for (;;) {
+          if (closed || closing) return undefined;
           const f = reader.next('line');
           if (f) return lineOf(f);
-          if (closed) return undefined;
           if (changed) { changed = false; return { changed: true }; }
           if (!poll) tick();
           if (socket.isPaused()) socket.resume();
           await new Promise<void>((r) => (waiter = r));
         }
       } finally {
+        active = false;
         clearTimeout(poll);
       }
     },
@@ -318,6 +356,7 @@ export function startSession(o: SessionOptions): RunningSession {
     loggedIn(user, mechanism) {
       session.user = user;
       state = 'authenticated';
+      resetIdle();
       log.info({ cid, ip: remoteAddress, user: user.name, mechanism }, 'imap.login');
     },
   };
@@ -352,11 +391,14 @@ export function startSession(o: SessionOptions): RunningSession {
       if (f.kind === 'too-big') {
         if (f.sync) {
           // RFC 7888 §4 / RFC 4469 TOOBIG: the client has not sent the literal, the command is over.
-          await write(Buffer.from(`${f.tag ?? '*'} NO [TOOBIG] Literal of ${f.size} octets is larger than ${o.maxLiteral}\r\n`));
+          await write(Buffer.from(`${f.tag ?? '*'} NO [TOOBIG] Literal of ${f.size} octets is larger than ${f.limit}\r\n`));
           continue;
         }
-        // A non-synchronizing literal is on its way already: we cannot skip it safely, so the connection ends.
-        await bye(`Literal of ${f.size} octets is larger than ${o.maxLiteral}`);
+        // RFC 7888 §4: a non-synchronizing literal over the limit is on its way already; the command is rejected with
+        // BAD [TOOBIG] and, since its bytes cannot be told from the next command, the connection ends.
+        protocolError();
+        await write(Buffer.from(`${f.tag ?? '*'} BAD [TOOBIG] Literal of ${f.size} octets is larger than ${f.limit}\r\n`));
+        await bye('[TOOBIG] Literal too large, closing');
         return;
       }
       let command;

@@ -3,7 +3,7 @@ import type { Store } from '../../store/store.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { RelayRoute } from '../../config/schema.ts';
 import { isLocalDomain, principalForAddress } from '../accounts.ts';
-import { CAPTURE_MAILBOX, storeInMailbox } from '../mailbox.ts';
+import { CAPTURE_MAILBOX, lockMailboxForInsert, storeInMailbox } from '../mailbox.ts';
 import { resolveRoute, type Route } from '../route/mx.ts';
 import type { DnsResolver } from '../route/resolver.ts';
 import type { AttemptOutcome, ClaimedMessage, ClaimedRecipient } from './queue.ts';
@@ -137,9 +137,15 @@ export function createTransport(options: TransportOptions) {
     // Reports are read before the transaction (decompressing and parsing must not hold the write lock), kept inside it.
     const reports = await keepReports.prepare(message, recipients);
     await store.tx(async (q) => {
+      const owners = new Map<string, string | undefined>();
       for (const r of recipients) {
-        let owner = await principalForAddress(q, r.rcpt);
-        if (!owner && r.rcpt.startsWith('postmaster@')) owner = 'postmaster';
+        const owner = await principalForAddress(q, r.rcpt);
+        owners.set(r.rcpt, owner ?? (r.rcpt.startsWith('postmaster@') ? 'postmaster' : undefined));
+      }
+      // Mailbox locks (PostgreSQL) in one global order, so two deliveries to the same mailboxes cannot deadlock.
+      for (const box of [...new Set([...owners.values()].filter((o) => o !== undefined))].sort()) await lockMailboxForInsert(q, box);
+      for (const r of recipients) {
+        const owner = owners.get(r.rcpt);
         if (!owner) {
           out.push({ rcpt: r.rcpt, status: 'failed', code: 550, text: '5.1.1 mailbox does not exist', detail: { route: 'local' } });
           continue;

@@ -1,5 +1,5 @@
 // APPEND, RFC 3501 §6.3.11, answering APPENDUID (RFC 4315 §3): a message with optional flags and internal date into INBOX (or Captured for administrators).
-import { findMailbox } from '../mailstore.ts';
+import { findMailbox, type OverQuota } from '../mailstore.ts';
 import { parseDateTime } from '../format.ts';
 import type { ImapToken } from '../parser.ts';
 import { parseFlags } from './store.ts';
@@ -30,9 +30,17 @@ export const append: CommandSpec = {
     const target = findMailbox(s.user!, mailbox as string);
     if (!target) return no('No such mailbox', 'TRYCREATE');
     if (message.value.length === 0) return no('Empty message');
-    const uid = await s.store.append(target.box, { raw: Buffer.from(message.value), flags, internalDate });
+    // The account's quota (RFC 9208) covers its own mailbox; Captured, the catch-all of capture mode, belongs to no account.
+    const quotaOf = target.box === s.user!.name ? s.user!.id : undefined;
+    const uid = await s.store.append(target.box, { raw: Buffer.from(message.value), flags, internalDate, quotaOf });
+    if (typeof uid !== 'number') return no(overQuotaText(uid), 'OVERQUOTA');
     s.watch.changed(target.box);
     const validity = await s.store.uidValidity(target.box);
     return ok('APPEND completed', `APPENDUID ${validity} ${uid}`);
   },
 };
+
+/** RFC 9208 §4.3 OVERQUOTA: says what is used and what to do. */
+export function overQuotaText(o: OverQuota): string {
+  return `Mailbox quota exceeded (${o.used} of ${o.quota} bytes used); delete or expunge messages, or ask for a larger quota`;
+}

@@ -2,6 +2,7 @@
 import { findMailbox } from '../mailstore.ts';
 import type { SequenceSet } from '../parser.ts';
 import { resolveSet, uidSet } from './messages.ts';
+import { overQuotaText } from './append.ts';
 import { no, ok, type CommandSpec } from './types.ts';
 
 function copier(byUid: boolean): CommandSpec {
@@ -18,7 +19,8 @@ function copier(byUid: boolean): CommandSpec {
       const sel = s.selected!;
       const uids = resolveSet(sel, set as SequenceSet, byUid).map((t) => t.meta.uid);
       if (!uids.length) return ok(`${name} completed, nothing to copy`);
-      const pairs = await s.store.copy(sel.ref.box, uids, target.box);
+      const pairs = await s.store.copy(sel.ref.box, uids, target.box, { quotaOf: target.box === s.user!.name ? s.user!.id : undefined });
+      if (!Array.isArray(pairs)) return no(overQuotaText(pairs), 'OVERQUOTA');
       s.watch.changed(target.box);
       if (!pairs.length) return ok(`${name} completed, nothing to copy`);
       const validity = await s.store.uidValidity(target.box);

@@ -7,10 +7,11 @@ import { no, ok, type CommandSpec } from './types.ts';
 /** Removes the \Deleted messages (of `only`, when given) and, unless silent, reports each one, highest number first. */
 async function removeDeleted(s: ImapSession, options: { only?: Set<number>; silent: boolean }): Promise<void> {
   const sel = s.selected!;
-  const doomed = sel.messages.filter((m) => m.flags.includes('\\Deleted') && (!options.only || options.only.has(m.uid)));
-  if (!doomed.length) return;
-  await s.store.remove(sel.ref.box, doomed.map((m) => m.uid));
-  const gone = new Set(doomed.map((m) => m.uid));
+  // The view's flags may be stale (another session may have cleared \Deleted): the store decides on the flags it has now.
+  const candidates = sel.messages.filter((m) => !options.only || options.only.has(m.uid)).map((m) => m.uid);
+  if (!candidates.length) return;
+  const gone = new Set(await s.store.removeDeleted(sel.ref.box, candidates));
+  if (!gone.size) return;
   for (let i = sel.messages.length - 1; i >= 0; i--) {
     if (!gone.has(sel.messages[i].uid)) continue;
     if (!options.silent) await s.send(`${i + 1} EXPUNGE`);

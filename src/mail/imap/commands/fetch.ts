@@ -3,7 +3,7 @@ import { parseImapMessage, type ImapMessage } from '../message.ts';
 import type { FetchAtt, SequenceSet } from '../parser.ts';
 import { flagList, internalDate } from '../format.ts';
 import { resolveSet } from './messages.ts';
-import { ok, type CommandSpec } from './types.ts';
+import { nextMessage, ok, type CommandSpec } from './types.ts';
 
 const literal = (b: Buffer): Buffer[] => [Buffer.from(`{${b.length}}\r\n`), b];
 
@@ -28,7 +28,10 @@ function fetcher(byUid: boolean): CommandSpec {
       const needsMessage = items.some((a) => !['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE'].includes(a.kind));
       const setsSeen = !sel.readOnly && items.some((a) => a.kind === 'RFC822' || a.kind === 'RFC822.TEXT' || (a.kind === 'section' && !a.peek));
       let changed = false;
+      let first = true;
       for (const { seq, meta } of resolveSet(sel, set as SequenceSet, byUid)) {
+        if (!first && !(await nextMessage(s))) break;
+        first = false;
         let msg: ImapMessage | undefined;
         let raw: Buffer | undefined;
         if (needsMessage) {
@@ -39,9 +42,13 @@ function fetcher(byUid: boolean): CommandSpec {
         }
         let flagsChanged = false;
         if (setsSeen && !meta.flags.includes('\\Seen')) {
-          meta.flags = [...meta.flags, '\\Seen'];
-          await s.store.setFlags(sel.ref.box, meta.uid, meta.flags);
-          flagsChanged = changed = true;
+          // Added to the flags the message has now (read in the same transaction), so another session's change is kept.
+          const result = await s.store.updateFlags(sel.ref.box, meta.uid, (current) => (current.includes('\\Seen') ? current : [...current, '\\Seen']));
+          if (result) {
+            flagsChanged = result.changed || result.flags.join(' ') !== meta.flags.join(' ');
+            meta.flags = result.flags;
+            if (result.changed) changed = true;
+          }
         }
         const parts: Array<string | Buffer> = [];
         for (const a of items) {

@@ -2,7 +2,7 @@
 import { parseImapMessage } from '../message.ts';
 import { asText, type ImapToken } from '../parser.ts';
 import { matches, needsContent, parseSearch, SearchSyntaxError } from '../search-query.ts';
-import { bad, no, ok, type CommandSpec } from './types.ts';
+import { bad, nextMessage, no, ok, type CommandSpec } from './types.ts';
 
 function searcher(byUid: boolean): CommandSpec {
   const name = byUid ? 'UID SEARCH' : 'SEARCH';
@@ -32,6 +32,7 @@ function searcher(byUid: boolean): CommandSpec {
       const maxUid = list.length ? list[list.length - 1].uid : 0;
       const hits: number[] = [];
       for (let i = 0; i < list.length; i++) {
+        if (i > 0 && !(await nextMessage(s))) return ok(`${name} stopped, connection closed`);
         const meta = list[i];
         let message;
         if (content) {

@@ -3,7 +3,7 @@ import type { ImapToken, SequenceSet } from '../parser.ts';
 import { SYSTEM_FLAGS } from '../mailstore.ts';
 import { flagList } from '../format.ts';
 import { resolveSet } from './messages.ts';
-import { bad, no, ok, type CommandSpec } from './types.ts';
+import { bad, nextMessage, no, ok, type CommandSpec } from './types.ts';
 
 /** Flags as given, system flags in their canonical case; undefined when one is not a flag we can keep (\Recent included). */
 export function parseFlags(tokens: ImapToken[]): string[] | undefined {
@@ -38,16 +38,23 @@ function storer(byUid: boolean): CommandSpec {
       if (sel.readOnly) return no('Mailbox is read-only', 'READ-ONLY');
       const lower = new Set(flags.map((f) => f.toLowerCase()));
       let changed = false;
+      let first = true;
       for (const { seq, meta } of resolveSet(sel, set as SequenceSet, byUid)) {
-        const next = m[1] === '+' ? [...meta.flags, ...flags.filter((f) => !meta.flags.some((x) => x.toLowerCase() === f.toLowerCase()))]
-          : m[1] === '-' ? meta.flags.filter((f) => !lower.has(f.toLowerCase()))
-          : flags;
-        if (next.join(' ') !== meta.flags.join(' ')) {
-          if (!(await s.store.setFlags(sel.ref.box, meta.uid, next))) continue;
-          meta.flags = next;
-          changed = true;
-        }
-        if (!m[2]) await s.send(`${seq} FETCH (FLAGS ${flagList(meta.flags)}${byUid ? ` UID ${meta.uid}` : ''})`);
+        if (!first && !(await nextMessage(s))) break;
+        first = false;
+        // +FLAGS and -FLAGS apply to the flags the message has now, read in the same transaction, not to the view's copy.
+        const apply = (current: string[]) =>
+          m[1] === '+' ? [...current, ...flags.filter((f) => !current.some((x) => x.toLowerCase() === f.toLowerCase()))]
+            : m[1] === '-' ? current.filter((f) => !lower.has(f.toLowerCase()))
+            : flags;
+        const result = await s.store.updateFlags(sel.ref.box, meta.uid, apply);
+        // Expunged by another session meanwhile: nothing to report (RFC 2180 §4.2.1).
+        if (!result) continue;
+        // RFC 3501 §6.4.6: .SILENT spares the echo of the client's own change, not one another session made meanwhile.
+        const surprise = result.flags.join(' ') !== apply(meta.flags).join(' ');
+        meta.flags = result.flags;
+        if (result.changed) changed = true;
+        if (!m[2] || surprise) await s.send(`${seq} FETCH (FLAGS ${flagList(meta.flags)}${byUid ? ` UID ${meta.uid}` : ''})`);
       }
       if (changed) s.watch.changed(sel.ref.box);
       return ok(`${name} completed`);

@@ -49,6 +49,8 @@ export interface ImapSession {
   readonly watch: MailboxWatch;
   readonly log: Logger;
   readonly security?: SmtpSecurity;
+  /** True once the connection is gone: long commands stop between messages (set by session.ts). */
+  readonly closed?: boolean;
   /** How often IDLE polls the store for changes made by other nodes, ms. */
   readonly pollMs: number;
   capabilities(): string[];
@@ -79,6 +81,15 @@ export type CommandSpec = {
   expungesAfter?: boolean;
   handler(session: ImapSession, args: ArgValue[], command: ImapCommand): Promise<Completion>;
 };
+
+/**
+ * Lets other connections run between the messages of a long FETCH, SEARCH or STORE; false when this session's connection is
+ * gone and the command should stop.
+ */
+export async function nextMessage(s: ImapSession): Promise<boolean> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return !s.closed;
+}
 
 export const ok = (text: string, code?: string): Completion => ({ status: 'OK', text, code });
 export const no = (text: string, code?: string): Completion => ({ status: 'NO', text, code });

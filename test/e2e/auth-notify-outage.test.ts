@@ -42,9 +42,15 @@ for (const backend of stackBackends()) {
       stack = await startStack({ config, services: ['mail', 'notify', 'auth'], announce: () => {}, logger: () => silentLogger() });
     });
     after(async () => {
+      // Says which step a slow teardown is in (a shutdown that hangs shows here, not as a bare timeout).
+      let step = 'closing the revived notify';
+      const watch = setInterval(() => console.log(`# still in teardown (${backend.name}): ${step}`), 15_000);
       await revived?.close();
+      step = 'closing the stack';
       await stack?.close();
+      step = 'dropping the schema';
       await dropDb?.();
+      clearInterval(watch);
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     });
 

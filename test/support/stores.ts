@@ -66,8 +66,21 @@ export async function isolatedPostgresUrl(base: string): Promise<{ url: string; 
     async drop() {
       const d = new pg.Client({ connectionString: base });
       await d.connect();
-      await d.query(`DROP SCHEMA ${schema} CASCADE`);
-      await d.end();
+      try {
+        // A session still holding a lock in the schema would make DROP wait for ever; wait a while, then say who.
+        await d.query("SET lock_timeout = '20s'");
+        await d.query(`DROP SCHEMA ${schema} CASCADE`);
+      } catch (err) {
+        const blockers = await d.query(
+          `SELECT a.pid, a.state, a.application_name, now() - a.xact_start AS in_tx, left(a.query, 200) AS query
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.granted AND a.pid <> pg_backend_pid() AND a.datname = current_database()
+            GROUP BY a.pid, a.state, a.application_name, a.xact_start, a.query`,
+        ).catch(() => ({ rows: [] }));
+        console.log(`# warn: schema ${schema} was not dropped (${(err as Error).message}); sessions holding locks: ${JSON.stringify(blockers.rows)}`);
+      } finally {
+        await d.end();
+      }
     },
   };
 }

@@ -61,6 +61,7 @@ function printStartup(stack: Stack, services: ServiceName[]): void {
   lines.push(`bind       ${bind}${bind === '127.0.0.1' ? ' (this machine only; MANA_BIND=0.0.0.0 accepts connections from other hosts)' : ''}`);
   lines.push(`store      ${stack.store.description}`);
   lines.push(`logs       ${config.dataDir}/logs/<service>.log.YYYY-MM-DD`);
+  if (stack.urls['admin-http']) lines.push(`web admin  ${stack.urls['admin-http']}/ui (user admin, password MAIL_ADMIN_PASSWORD)`);
   // What a person needs: the key callers send, the admin password; internal secrets stay in the store.
   const shown = ['MANA_SERVICE_KEY', 'MAIL_ADMIN_PASSWORD', 'noreply SMTP password'];
   const generated = Object.entries(secrets.generated).filter(([name]) => shown.includes(name));

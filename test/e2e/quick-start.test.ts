@@ -80,6 +80,7 @@ describe('quick start (mana start on the embedded default)', () => {
       assert.match(out, new RegExp(`^listening  ${name}  [a-z]+://127\\.0\\.0\\.1:\\d+$`, 'm'), name);
     }
     assert.equal(out.match(/^listening  /gm)?.length, listeners.length, 'one line per listener');
+    assert.match(out, /^web admin  http:\/\/127\.0\.0\.1:\d+\/ui /m, 'the web admin URL is printed');
     assert.match(out, /^mode {7}capture/m);
     assert.match(out, /MANA_SERVICE_KEY\s+\S{20,}/);
     assert.match(out, /MAIL_ADMIN_PASSWORD\s+\S{12,}/);

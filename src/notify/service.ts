@@ -35,6 +35,8 @@ export type NotifyTuning = {
   authTimeoutMs?: number;
   /** How long close() waits for attempts in flight (default 10 s). */
   closeGraceMs?: number;
+  /** How long close() lets HTTP requests in flight finish before it closes their connections (default 2 s). */
+  closeConnectionsAfterMs?: number;
   /** Compose and submit email on a worker thread, off the event loop that accepts requests (default true). */
   smtpThread?: boolean;
 };
@@ -157,13 +159,25 @@ export async function startNotify(ctx: ServiceContext, options: StartNotifyOptio
     urls: { 'notify-http': url },
     close() {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
+        // Each step of shutdown is bounded: one that does not finish in time is logged and left behind,
+        // so stopping the service never hangs (a supervisor would kill it anyway).
+        const grace = tuning.closeGraceMs ?? 10_000;
+        const bounded = async (stage: string, ms: number, work: Promise<unknown>) => {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), ms); });
+          const r = await Promise.race([work.then(() => 'done' as const, () => 'done' as const), late]);
+          clearTimeout(timer);
+          if (r === 'late') log.warn({ workerId, stage, waitedMs: ms }, 'notify.close_slow');
+        };
+        await bounded('http', grace, new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
-        });
-        await worker.stop(tuning.closeGraceMs ?? 10_000);
+          // Requests in flight get a moment to be answered, then their connections are closed.
+          setTimeout(() => server.closeAllConnections(), tuning.closeConnectionsAfterMs ?? 2000).unref();
+        }));
+        await bounded('worker', grace + 2000, worker.stop(grace));
         providers.close();
-        await smtpThread?.close();
+        if (smtpThread) await bounded('smtp-thread', 5000, smtpThread.close());
         log.info({ workerId }, 'notify stopped');
       })();
       return closing;

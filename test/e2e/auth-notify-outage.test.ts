@@ -10,7 +10,7 @@ import { stackBackends } from '../support/stores.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { localSmtpProvider, startStack, type Stack } from '../../src/stack/start.ts';
 import { startNotify } from '../../src/notify/service.ts';
-import { silentLogger } from '../../src/lib/log.ts';
+import { createLogger, silentLogger } from '../../src/lib/log.ts';
 import type { RunningService } from '../../src/stack/context.ts';
 import { listOutbox } from '../../src/auth/outbox.ts';
 import { createTestClient, hiddenField, pathOf } from '../../src/auth/test-client.ts';
@@ -71,7 +71,8 @@ for (const backend of stackBackends()) {
       assert.equal(failed.status, 'pending');
       assert.match(String(failed.last_error), /notify unreachable/);
 
-      const ctx = { config: stack.config, store: stack.store, log: silentLogger(), secrets: stack.secrets, announce: () => {} };
+      // Warnings on stderr: a slow step of this notify's shutdown (notify.close_slow, with its stage) shows in the test log.
+      const ctx = { config: stack.config, store: stack.store, log: createLogger({ dataDir, service: 'notify', level: 'warn' }), secrets: stack.secrets, announce: () => {} };
       revived = await startNotify(ctx, { smtp: localSmtpProvider(stack.config, stack.secrets, stack.mail!.ports.submission) });
 
       const link = await inbox.link({ to: email, path: '/verify', since, timeoutMs: 60_000 });

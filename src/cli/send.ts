@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { EXIT, parse, runCommand, str, UsageError, type CliIo } from './args.ts';
 import { getSetting } from '../store/settings.ts';
-import { isLocalDomain, listDomains } from '../mail/accounts.ts';
+import { isAddrSpec, isLocalDomain, listDomains } from '../mail/accounts.ts';
 import { getQueueMessage } from '../mail/admin/queue-view.ts';
 import { queueIdFromReply } from '../notify/smtp-provider.ts';
 
@@ -20,7 +20,6 @@ export const USAGE = `Usage:
 /** The account applications submit with; its generated password is kept in the store (src/stack/secrets.ts). */
 const USER = 'noreply';
 const SECRET_KEY = 'secret.noreply_password';
-const ADDRESS = /^[^\s<>@]+@[^\s<>@]+$/;
 
 export type SendOptions = {
   /** How long to wait for the outcome, ms (30 s). */
@@ -90,9 +89,9 @@ export async function run(args: string[], io: CliIo, options: SendOptions = {}):
     });
     if (positionals.length) throw new UsageError(`unexpected ${positionals[0]}`);
     const to = str(values.to);
-    if (!to || !ADDRESS.test(to)) throw new UsageError('--to expects an email address, local@domain');
+    if (!to || !isAddrSpec(to)) throw new UsageError('--to expects an email address, local@domain');
     const fromGiven = str(values.from);
-    if (fromGiven !== undefined && !ADDRESS.test(fromGiven)) throw new UsageError('--from expects an email address, local@domain');
+    if (fromGiven !== undefined && !isAddrSpec(fromGiven)) throw new UsageError('--from expects an email address, local@domain');
     const waitMs = options.waitMs ?? 30_000;
 
     try {

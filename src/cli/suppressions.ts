@@ -2,6 +2,7 @@
 import { EXIT, parse, positiveInt, runCommand, str, table, UsageError, type CliIo } from './args.ts';
 import { addSuppression, listSuppressions, removeSuppression } from '../mail/bounces.ts';
 import { notFound } from '../mail/admin/errors.ts';
+import { isAddrSpec } from '../mail/accounts.ts';
 
 export const USAGE = `Usage:
   mana suppressions list [--limit N] [--page N]   suppressed addresses, newest first
@@ -9,11 +10,9 @@ export const USAGE = `Usage:
   mana suppressions remove ADDRESS                 let mail to ADDRESS go out again
 `;
 
-/** An addr-spec good enough for a list key: local@domain, no spaces or angle brackets (RFC 5321 §4.1.2). */
-const ADDRESS = /^[^\s<>@]+@[^\s<>@]+$/;
 
 function address(positionals: string[]): string {
-  if (positionals.length !== 1 || !ADDRESS.test(positionals[0]) || positionals[0].length > 320) throw new UsageError('expected one email address, local@domain');
+  if (positionals.length !== 1 || !isAddrSpec(positionals[0]) || positionals[0].length > 320) throw new UsageError('expected one email address, local@domain');
   return positionals[0].toLowerCase();
 }
 

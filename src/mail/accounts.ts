@@ -56,6 +56,8 @@ function fromRow(r: PrincipalRow): Principal {
 
 export const normalizeAddress = (a: string) => a.trim().toLowerCase();
 export const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+/** An addr-spec good enough for a list key or a command-line argument: local@domain, no spaces or angle brackets (RFC 5321 §4.1.2). */
+export const isAddrSpec = (a: string) => /^[^\s<>@]+@[^\s<>@]+$/.test(a);
 
 export async function listDomains(q: Queryable): Promise<string[]> {
   return (await q.all<{ name: string }>('SELECT name FROM mail_domains ORDER BY name')).map((r) => r.name);

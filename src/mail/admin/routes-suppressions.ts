@@ -4,9 +4,8 @@ import type { AdminDeps } from './http.ts';
 import { fieldInvalid, fieldMissing, notFound } from './errors.ts';
 import { intParam, readJson } from './request.ts';
 import { addSuppression, listSuppressions, removeSuppression, suppressedAmong } from '../bounces.ts';
+import { isAddrSpec } from '../accounts.ts';
 
-/** An addr-spec good enough for a list key: local@domain, no spaces or angle brackets (RFC 5321 §4.1.2). */
-const ADDRESS = /^[^\s<>@]+@[^\s<>@]+$/;
 
 export function suppressionRoutes(deps: AdminDeps): Hono {
   const { store, log } = deps.ctx;
@@ -21,7 +20,7 @@ export function suppressionRoutes(deps: AdminDeps): Hono {
     const body = (await readJson(c)) as Record<string, unknown> | null;
     const address = body && typeof body === 'object' ? body.address : undefined;
     if (address === undefined) throw fieldMissing('address');
-    if (typeof address !== 'string' || address.length > 320 || !ADDRESS.test(address.trim())) throw fieldInvalid('address', address, 'an email address, local@domain');
+    if (typeof address !== 'string' || address.length > 320 || !isAddrSpec(address.trim())) throw fieldInvalid('address', address, 'an email address, local@domain');
     const reason = body!.reason ?? 'manual';
     if (typeof reason !== 'string' || reason.length > 200) throw fieldInvalid('reason', reason, 'a short text');
     const addr = address.trim().toLowerCase();

@@ -4,13 +4,12 @@ import type { AdminDeps } from '../http.ts';
 import { addSuppression, listSuppressions, removeSuppression } from '../../bounces.ts';
 import { href, html, seg } from './html.ts';
 import { type UiEnv, notice, page, pageParam, pager, postButton, seeOther, time } from './layout.ts';
+import { isAddrSpec } from '../../accounts.ts';
 
 type Context = HonoContext<UiEnv>;
 
 const LIMIT = 100;
 
-/** The same address rule as the API: local@domain, no spaces or angle brackets (RFC 5321 §4.1.2). */
-const ADDRESS = /^[^\s<>@]+@[^\s<>@]+$/;
 
 const NOTICES = {
   added: 'The address is on the suppression list; messages to it fail at once.',
@@ -55,7 +54,7 @@ async function add(c: Context, deps: AdminDeps): Promise<Response> {
   const form = await c.req.parseBody();
   const address = field(form, 'address').trim();
   const reason = field(form, 'reason').trim() || 'manual';
-  if (address.length > 320 || !ADDRESS.test(address)) return seeOther(c, '/ui/suppressions', 'bad-address');
+  if (address.length > 320 || !isAddrSpec(address)) return seeOther(c, '/ui/suppressions', 'bad-address');
   if (reason.length > 200) return seeOther(c, '/ui/suppressions', 'bad-reason');
   const addr = address.toLowerCase();
   const added = await deps.ctx.store.tx((q) => addSuppression(q, { address: addr, reason, now: Date.now() }));

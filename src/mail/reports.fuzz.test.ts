@@ -3,9 +3,10 @@
 // returns a list; parseReportContent throws nothing but report.malformed; what parses keeps its documented shape.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { parseReportContent, parseReports, unzipFirst, type ParsedReport } from './reports.ts';
 import { forEachSeed, mutate, randomInput, type Rng } from '../../test/support/fuzz.ts';
+import { zip, zipLayout, type ZipLayout } from '../../test/support/zip.ts';
 
 const DMARC_XML = `<?xml version="1.0" encoding="UTF-8" ?>
 <feedback>
@@ -48,43 +49,14 @@ const TLS_JSON = JSON.stringify({
   }],
 });
 
-/** Offsets of the fields a zip mutation aims at (APPNOTE §4.3.7, §4.3.12, §4.3.16), for a one-file archive built by zip(). */
-type ZipLayout = { local: number; central: number; eocd: number };
+/** A one-file zip archive and where its records are, for mutations aimed at them. */
+const zipped = (name: string, content: Buffer) => {
+  const bytes = zip(name, content);
+  return { bytes, layout: zipLayout(bytes) };
+};
 
-/** A one-file zip archive (APPNOTE 6.3), deflated, as reports.test.ts builds it; returns the archive and where its records are. */
-function zip(name: string, content: Buffer): { bytes: Buffer; layout: ZipLayout } {
-  const data = deflateRawSync(content);
-  const fname = Buffer.from(name);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(crc32(content), 14);
-  local.writeUInt32LE(data.length, 18);
-  local.writeUInt32LE(content.length, 22);
-  local.writeUInt16LE(fname.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(8, 10);
-  central.writeUInt32LE(crc32(content), 16);
-  central.writeUInt32LE(data.length, 20);
-  central.writeUInt32LE(content.length, 24);
-  central.writeUInt16LE(fname.length, 28);
-  const localPart = Buffer.concat([local, fname, data]);
-  const centralPart = Buffer.concat([central, fname]);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(centralPart.length, 12);
-  end.writeUInt32LE(localPart.length, 16);
-  return { bytes: Buffer.concat([localPart, centralPart, end]), layout: { local: 0, central: localPart.length, eocd: localPart.length + centralPart.length } };
-}
-
-const ZIP_XML = zip('google.com!mana.test!1704067200!1704153599.xml', Buffer.from(DMARC_XML));
-const ZIP_JSON = zip('company-x.example!mana.test.json', Buffer.from(TLS_JSON));
+const ZIP_XML = zipped('google.com!mana.test!1704067200!1704153599.xml', Buffer.from(DMARC_XML));
+const ZIP_JSON = zipped('company-x.example!mana.test.json', Buffer.from(TLS_JSON));
 const GZIP_XML = gzipSync(DMARC_XML);
 const GZIP_JSON = gzipSync(TLS_JSON);
 

@@ -1,7 +1,7 @@
 // Tests for reports.ts: DMARC aggregate reports (RFC 7489 Appendix C) and TLS reports (RFC 8460 §4) as real reporters send them, broken and hostile ones, and keeping them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createReportKeeper, getReport, summarize, listReports, parseReportContent, parseReports, saveReport, unzipFirst, type DmarcReport, type TlsReport } from './reports.ts';
@@ -9,6 +9,7 @@ import type { ClaimedMessage } from './queue/queue.ts';
 import type { Store } from '../store/store.ts';
 import { silentLogger } from '../lib/log.ts';
 import { storeFactories } from '../../test/support/stores.ts';
+import { zip } from '../../test/support/zip.ts';
 
 /** An aggregate report as Google writes it (policy_published with np, auth_results with selectors). */
 const GOOGLE_XML = `<?xml version="1.0" encoding="UTF-8" ?>
@@ -163,49 +164,6 @@ const TLS_JSON = JSON.stringify({
     ],
   }],
 }, null, 2);
-
-/** A zip archive of one file (APPNOTE 6.3), deflated; `descriptor` writes it as streaming zippers do (sizes after the data, zeros in the local header). */
-function zip(name: string, content: Buffer, o: { descriptor?: boolean; declaredSize?: number } = {}): Buffer {
-  const data = deflateRawSync(content);
-  const crc = crc32(content);
-  const size = o.declaredSize ?? content.length;
-  const fname = Buffer.from(name);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(o.descriptor ? 0x8 : 0, 6);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(o.descriptor ? 0 : crc, 14);
-  local.writeUInt32LE(o.descriptor ? 0 : data.length, 18);
-  local.writeUInt32LE(o.descriptor ? 0 : size, 22);
-  local.writeUInt16LE(fname.length, 26);
-  const descriptor = Buffer.alloc(o.descriptor ? 16 : 0);
-  if (o.descriptor) {
-    descriptor.writeUInt32LE(0x08074b50, 0);
-    descriptor.writeUInt32LE(crc, 4);
-    descriptor.writeUInt32LE(data.length, 8);
-    descriptor.writeUInt32LE(size, 12);
-  }
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(o.descriptor ? 0x8 : 0, 8);
-  central.writeUInt16LE(8, 10);
-  central.writeUInt32LE(crc, 16);
-  central.writeUInt32LE(data.length, 20);
-  central.writeUInt32LE(size, 24);
-  central.writeUInt16LE(fname.length, 28);
-  const localPart = Buffer.concat([local, fname, data, descriptor]);
-  const centralPart = Buffer.concat([central, fname]);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(centralPart.length, 12);
-  end.writeUInt32LE(localPart.length, 16);
-  return Buffer.concat([localPart, centralPart, end]);
-}
 
 const base64 = (b: Buffer) => b.toString('base64').replace(/.{76}/g, '$&\r\n');
 

@@ -1,3 +1,4 @@
+// Logging: secrets are censored before a line reaches the daily file.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

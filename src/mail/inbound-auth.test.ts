@@ -1,3 +1,4 @@
+// Inbound SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) checks and the Authentication-Results field (RFC 8601), against a fake DNS zone.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { authservIdOf, checkInboundAuth, dmarcRejection, removeForgedResults, type InboundAuth } from './inbound-auth.ts';

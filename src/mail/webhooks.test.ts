@@ -1,3 +1,4 @@
+// Mail webhooks: signed (HMAC-SHA256) POSTs of the event outbox, several at a time, each message's events in order, retries and shutdown.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -2,13 +2,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
+import { RawImap } from '../support/raw-imap.ts';
 import { startMailHarness, message, waitUntil, DOMAIN, type MailHarness } from './mail-harness.ts';
 import { createPrincipal } from '../../src/mail/accounts.ts';
 import { createImapServer } from '../../src/mail/imap/server.ts';
@@ -35,45 +36,6 @@ function client(port: number, options: { user?: string; pass?: string; secure?: 
   });
 }
 
-/** A line-oriented raw session: what imapflow hides (greeting, refusals, BAD). */
-class Raw {
-  socket: Socket | TLSSocket;
-  buf = '';
-  waiters: Array<() => void> = [];
-  constructor(socket: Socket | TLSSocket) {
-    this.socket = socket;
-    this.attach(socket);
-  }
-  attach(s: Socket | TLSSocket) {
-    s.setEncoding('latin1');
-    s.on('data', (c: string) => { this.buf += c; for (const w of this.waiters.splice(0)) w(); });
-  }
-  static async open(port: number, tls: boolean): Promise<Raw> {
-    const s = tls ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : tcpConnect({ host: '127.0.0.1', port });
-    await new Promise((r, j) => { s.once(tls ? 'secureConnect' : 'connect', r); s.once('error', j); });
-    return new Raw(s);
-  }
-  /** Everything up to and including the first line matching `re`. */
-  async until(re: RegExp, timeoutMs = 10_000): Promise<string> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const lines = this.buf.split('\r\n');
-      const i = lines.slice(0, -1).findIndex((l) => re.test(l));
-      if (i >= 0) {
-        const out = lines.slice(0, i + 1).join('\r\n');
-        this.buf = lines.slice(i + 1).join('\r\n');
-        return out;
-      }
-      if (Date.now() > end) throw new Error(`timed out waiting for ${re} in ${JSON.stringify(this.buf)}`);
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); });
-    }
-  }
-  async cmd(line: string, tag = line.split(' ')[0]): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.until(new RegExp(`^${tag} (OK|NO|BAD)`));
-  }
-  close() { this.socket.destroy(); }
-}
 
 for (const backend of mailBackends()) {
   describe(`IMAP server (RFC 3501) with imapflow and curl (${backend})`, { timeout: 120_000 }, () => {
@@ -112,7 +74,7 @@ for (const backend of mailBackends()) {
     });
 
     it('greets with its capabilities; on the plain port LOGIN is refused before STARTTLS (LOGINDISABLED, RFC 3501 §6.2.3), allowed after', async () => {
-      const r = await Raw.open(imap, false);
+      const r = await RawImap.open(imap, false);
       const greeting = await r.until(/^\* OK/);
       assert.match(greeting, /CAPABILITY IMAP4rev1 .*STARTTLS LOGINDISABLED/);
       assert.doesNotMatch(greeting, /AUTH=PLAIN/);
@@ -121,7 +83,7 @@ for (const backend of mailBackends()) {
       assert.match(await r.cmd('a3 STARTTLS'), /^a3 OK/m);
       const secure = tlsConnect({ socket: r.socket as Socket, rejectUnauthorized: false });
       await new Promise((res) => secure.once('secureConnect', res));
-      const s = new Raw(secure);
+      const s = new RawImap(secure);
       const caps = await s.cmd('b1 CAPABILITY');
       assert.match(caps, /AUTH=PLAIN/);
       assert.doesNotMatch(caps, /LOGINDISABLED|STARTTLS/);
@@ -140,7 +102,7 @@ for (const backend of mailBackends()) {
     it('refuses a wrong password with NO [AUTHENTICATIONFAILED] (RFC 5530); AUTHENTICATE PLAIN with and without an initial response', async () => {
       const c = client(imaps, { pass: 'wrong' });
       await assert.rejects(c.connect(), (err: Error & { authenticationFailed?: boolean; serverResponseCode?: string }) => err.authenticationFailed === true || err.serverResponseCode === 'AUTHENTICATIONFAILED');
-      const r = await Raw.open(imaps, true);
+      const r = await RawImap.open(imaps, true);
       await r.until(/^\* OK/);
       assert.match(await r.cmd(`x LOGIN ${USER} nope`), /^x NO \[AUTHENTICATIONFAILED\]/m);
       // AUTHENTICATE PLAIN with SASL-IR (RFC 4959), and without it (continuation).
@@ -152,7 +114,7 @@ for (const backend of mailBackends()) {
     });
 
     it('answers BAD to malformed input and stays up', async () => {
-      const r = await Raw.open(imaps, true);
+      const r = await RawImap.open(imaps, true);
       await r.until(/^\* OK/);
       assert.match(await r.cmd('t1 FETCH (1'), /^t1 BAD/m);
       assert.match(await r.cmd('t2 FROB'), /^t2 BAD/m);
@@ -224,7 +186,7 @@ for (const backend of mailBackends()) {
     });
 
     it('FETCH BODY[] sets \\Seen and reports FLAGS, BODY.PEEK[] does not (RFC 3501 §6.4.5)', async () => {
-      const r = await Raw.open(imaps, true);
+      const r = await RawImap.open(imaps, true);
       await r.until(/^\* OK/);
       await r.cmd(`a LOGIN ${USER} ${PASS}`);
       await r.cmd('b SELECT INBOX');
@@ -349,8 +311,8 @@ for (const backend of mailBackends()) {
     });
 
     it('an idling session sees another session\'s APPENDs as EXISTS and its EXPUNGE highest number first (RFC 3501 §7.4.1)', async () => {
-      const a = await Raw.open(imaps, true);
-      const b = await Raw.open(imaps, true);
+      const a = await RawImap.open(imaps, true);
+      const b = await RawImap.open(imaps, true);
       for (const r of [a, b]) {
         await r.until(/^\* OK/);
         await r.cmd(`l LOGIN ${USER} ${PASS}`);
@@ -378,13 +340,13 @@ for (const backend of mailBackends()) {
     });
 
     it('STARTTLS drops commands pipelined behind it in clear text (RFC 3501 §6.2.1)', async () => {
-      const r = await Raw.open(imap, false);
+      const r = await RawImap.open(imap, false);
       await r.until(/^\* OK/);
       r.socket.write('a STARTTLS\r\nb CAPABILITY\r\n');
       await r.until(/^a OK/);
       const secure = tlsConnect({ socket: r.socket as Socket, rejectUnauthorized: false });
       await new Promise((res) => secure.once('secureConnect', res));
-      const s = new Raw(secure);
+      const s = new RawImap(secure);
       assert.match(await s.cmd('c NOOP'), /^c OK/m);
       assert.doesNotMatch(s.buf + r.buf, /^b /m);
       s.close();
@@ -404,7 +366,7 @@ for (const backend of mailBackends()) {
         }
       }
       const before = await snapshot(imaps);
-      const open = await Raw.open(imaps, true);
+      const open = await RawImap.open(imaps, true);
       await open.until(/^\* OK/);
       await open.cmd(`a LOGIN ${USER} ${PASS}`);
       await h.close();
@@ -425,7 +387,7 @@ describe('IMAP autologout (RFC 3501 §5.4)', () => {
     const local = { host: '127.0.0.1', port: 0 };
     const server = await createImapServer({ store: test.ctx.store, log: test.ctx.log, tls, listeners: { imap: local, imaps: local }, maxMessageSize: 1024, idleTimeoutMs: 300 });
     try {
-      const r = await Raw.open(server.ports.imaps, true);
+      const r = await RawImap.open(server.ports.imaps, true);
       await r.until(/^\* OK/);
       const started = Date.now();
       assert.match(await r.until(/^\* BYE/, 5000), /Autologout/);
@@ -463,14 +425,14 @@ for (const factory of storeFactories()) {
       await opened?.cleanup();
     });
 
-    async function login(user = USER): Promise<Raw> {
-      const r = await Raw.open(server.ports.imaps, true);
+    async function login(user = USER): Promise<RawImap> {
+      const r = await RawImap.open(server.ports.imaps, true);
       await r.until(/^\* OK/);
       assert.match(await r.cmd(`l LOGIN ${user} ${PASS}`), /^l OK/m);
       return r;
     }
     const flagsOf = async (uid: number) => JSON.parse((await opened.store.get<{ flags: string }>('SELECT flags FROM mail_mailbox WHERE id = ?', [uid]))!.flags) as string[];
-    async function appendOne(r: Raw, body = 'Subject: s\r\n\r\nbody\r\n'): Promise<number> {
+    async function appendOne(r: RawImap, body = 'Subject: s\r\n\r\nbody\r\n'): Promise<number> {
       const res = await r.cmd(`ap APPEND INBOX {${body.length}+}\r\n${body}`, 'ap');
       return Number(/APPENDUID \d+ (\d+)/.exec(res)![1]);
     }
@@ -603,7 +565,7 @@ describe('IMAP shutdown and connections that stall (no reading, no TLS handshake
   it('closes even when a client stopped reading in the middle of a large FETCH', async () => {
     await withServer({}, async (server, test) => {
       await test.ctx.store.tx((q) => createPrincipal(q, { type: 'individual', name: USER, secrets: [PASS], roles: ['user'] }));
-      const r = await Raw.open(server.ports.imaps, true);
+      const r = await RawImap.open(server.ports.imaps, true);
       await r.until(/^\* OK/);
       assert.match(await r.cmd(`a LOGIN ${USER} ${PASS}`), /^a OK/m);
       const body = `Subject: big\r\n\r\n${'z'.repeat(998)}\r\n`.padEnd(4 * 1024 * 1024, 'z');
@@ -643,7 +605,7 @@ describe('IMAP shutdown and connections that stall (no reading, no TLS handshake
 
   it('refuses a large LITERAL+ before login on port 143 and hangs up, instead of buffering it', async () => {
     await withServer({}, async (server) => {
-      const r = await Raw.open(server.ports.imap, false);
+      const r = await RawImap.open(server.ports.imap, false);
       await r.until(/^\* OK/);
       r.socket.write(`a LOGIN {${2 * 1024 * 1024}+}\r\n`);
       r.socket.write(Buffer.alloc(64 * 1024, 'x'));

@@ -11,47 +11,11 @@ import type { CommandSpec } from './commands/types.ts';
 import { ensureCertificate } from '../../lib/tls.ts';
 import { createPrincipal } from '../accounts.ts';
 import { makeTestContext, type TestContext } from '../../../test/support/context.ts';
+import { RawImap } from '../../../test/support/raw-imap.ts';
 
 const USER = 'sess';
 const PASS = 'session-password-1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The client end: lines as they come, and whether the server closed. */
-class Client {
-  socket: Socket;
-  buf = '';
-  closed = false;
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.setEncoding('latin1');
-    socket.on('data', (c: string) => (this.buf += c));
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => {});
-  }
-  async until(re: RegExp, timeoutMs = 5000): Promise<string> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const lines = this.buf.split('\r\n');
-      const i = lines.slice(0, -1).findIndex((l) => re.test(l));
-      if (i >= 0) {
-        const out = lines.slice(0, i + 1).join('\r\n');
-        this.buf = lines.slice(i + 1).join('\r\n');
-        return out;
-      }
-      if (Date.now() > end) throw new Error(`timed out waiting for ${re} in ${JSON.stringify(this.buf.slice(0, 300))}`);
-      await sleep(10);
-    }
-  }
-  async cmd(line: string): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.until(new RegExp(`^${line.split(' ')[0]} (OK|NO|BAD)`));
-  }
-  async waitClosed(timeoutMs = 5000): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < end) await sleep(10);
-    return this.closed;
-  }
-}
 
 describe('IMAP session limits and teardown', () => {
   let test: TestContext;
@@ -77,14 +41,14 @@ describe('IMAP session limits and teardown', () => {
   });
 
   /** Starts sessions with these options (secure: true so LOGIN works over the plain test socket) and connects. */
-  async function open(o: { store?: ImapStore; watch?: MailboxWatch; commands?: Map<string, CommandSpec>; preAuthTimeoutMs?: number; pollMs?: number } = {}): Promise<Client> {
+  async function open(o: { store?: ImapStore; watch?: MailboxWatch; commands?: Map<string, CommandSpec>; preAuthTimeoutMs?: number; pollMs?: number } = {}): Promise<RawImap> {
     next = (socket) => startSession({
       socket, listener: 'imaps', secure: true, secureContext, store: o.store ?? store, watch: o.watch ?? createMailboxWatch(),
       log: test.ctx.log, commands: o.commands ?? imapCommands(), idleTimeoutMs: 60_000, preAuthTimeoutMs: o.preAuthTimeoutMs,
       pollMs: o.pollMs ?? 1000, maxLine: 8192, maxLiteral: 1024 * 1024,
     });
     const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    const c = new Client(socket);
+    const c = new RawImap(socket);
     await c.until(/^\* OK/);
     return c;
   }

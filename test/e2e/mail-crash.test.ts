@@ -1,11 +1,10 @@
 // Whole path: the queue survives SIGKILL in the middle of delivering 1,000 messages (RFC 5321 §6.1: a 250 is a promise), and nothing settled is sent twice.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer.ts';
+import { startReadyChild, type Child } from '../support/child.ts';
 import { startDnsZone, type DnsZone } from '../support/dns-zone.ts';
 import { makeTempDir, type TempDir } from '../support/tmp.ts';
 import { openSqlite } from '../../src/store/sqlite.ts';
@@ -14,25 +13,8 @@ const TOTAL = 1000;
 const KILL_AFTER = 250;
 const CHILD = join(import.meta.dirname, 'mail-crash-child.ts');
 
-type Child = { process: ChildProcess; ports: Record<string, number>; exited: Promise<number | null> };
-
 function startChild(dataDir: string, dns: string, mxPort: number): Promise<Child> {
-  const child = spawn(process.execPath, [CHILD, dataDir, dns, String(mxPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mail server child did not start: ${stderr}`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('READY ')) return;
-      clearTimeout(timer);
-      resolve({ process: child, ports: JSON.parse(line.slice(6)), exited });
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`mail server child exited with ${code}: ${stderr}`));
-    });
-  });
+  return startReadyChild(CHILD, [dataDir, dns, String(mxPort)], 'mail server child');
 }
 
 /** Sends messages first..last-1 over one connection, each waiting for its 250 (which means committed). */

@@ -2,8 +2,6 @@
 // every message is delivered exactly once, and the leased work of a node that dies (SIGKILL) is taken over by the other.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { startMail, type RunningMail } from '../../src/mail/service.ts';
@@ -11,6 +9,7 @@ import { openPostgres } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/store.ts';
 import { makeTestContext } from '../support/context.ts';
 import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer.ts';
+import { startReadyChild, type Child } from '../support/child.ts';
 import { startDnsZone, type DnsZone } from '../support/dns-zone.ts';
 import { isolatedPostgresUrl } from '../support/stores.ts';
 import { poll } from '../support/poll.ts';
@@ -56,26 +55,9 @@ async function startNode(url: string, zone: DnsZone, peer: SmtpPeer, hostname: s
   };
 }
 
-type Child = { process: ChildProcess; ports: Record<string, number>; exited: Promise<unknown> };
-
 /** A mail node in its own process (test/e2e/mail-scale-out-child.ts), so it can die without finishing anything. */
 function startChild(url: string, zone: DnsZone, peer: SmtpPeer, hostname: string): Promise<Child> {
-  const child = spawn(process.execPath, [CHILD, url, zone.server, String(peer.port), hostname, JSON.stringify({ queue: QUEUE })], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mail node child did not start: ${stderr}`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('READY ')) return;
-      clearTimeout(timer);
-      resolve({ process: child, ports: JSON.parse(line.slice(6)), exited });
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`mail node child exited with ${code}: ${stderr}`));
-    });
-  });
+  return startReadyChild(CHILD, [url, zone.server, String(peer.port), hostname, JSON.stringify({ queue: QUEUE })], 'mail node child');
 }
 
 const messageIdOf = (raw: Buffer) => /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('latin1'))?.[1] ?? '';

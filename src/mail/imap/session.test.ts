@@ -3,11 +3,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { startSession, type RunningSession, type RunningImapSession } from './session.ts';
+import { startSession, type RunningSession } from './session.ts';
 import { createImapStore, type ImapStore } from './mailstore.ts';
 import { createMailboxWatch, type MailboxWatch } from './watch.ts';
 import { imapCommands } from './commands/index.ts';
-import type { CommandSpec } from './commands/types.ts';
+import type { CommandSpec, ImapSession } from './commands/types.ts';
 import { ensureCertificate } from '../../lib/tls.ts';
 import { createPrincipal } from '../accounts.ts';
 import { makeTestContext, type TestContext } from '../../../test/support/context.ts';
@@ -143,7 +143,7 @@ describe('IMAP session limits and teardown', () => {
   });
 
   it('tells handlers when the session is closed', async () => {
-    let seen: RunningImapSession | undefined;
+    let seen: ImapSession | undefined;
     const states: boolean[] = [];
     let reached!: () => void;
     const inHandler = new Promise<void>((r) => (reached = r));
@@ -151,7 +151,7 @@ describe('IMAP session limits and teardown', () => {
     commands.set('XWAIT', {
       name: 'XWAIT', states: ['not-authenticated'], schema: [],
       async handler(s) {
-        seen = s as RunningImapSession;
+        seen = s;
         states.push(seen.closed);
         reached();
         for (let i = 0; i < 200 && !seen.closed; i++) await sleep(10);

@@ -32,14 +32,6 @@ export type SessionOptions = {
   maxPreAuthLiteral?: number;
 };
 
-/** What command handlers see: the session, plus whether it is going away. */
-export type RunningImapSession = ImapSession & {
-  /**
-   * True once the connection is closing (BYE sent: shutdown, autologout, a literal too large) or gone. Writes are then
-   * dropped, so a handler in a loop (FETCH of many messages, IDLE) should stop when it turns true.
-   */
-  readonly closed: boolean;
-};
 
 export type RunningSession = {
   cid: string;
@@ -229,7 +221,7 @@ export function startSession(o: SessionOptions): RunningSession {
     return '';
   }
 
-  const session: RunningImapSession = {
+  const session: ImapSession = {
     cid,
     get closed() { return closed || closing; },
     remoteAddress,

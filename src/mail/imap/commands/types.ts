@@ -49,8 +49,11 @@ export interface ImapSession {
   readonly watch: MailboxWatch;
   readonly log: Logger;
   readonly security?: SmtpSecurity;
-  /** True once the connection is gone: long commands stop between messages (set by session.ts). */
-  readonly closed?: boolean;
+  /**
+   * True once the connection is closing (BYE sent: shutdown, autologout, a literal too large) or gone. Writes are then
+   * dropped, so a handler in a loop (FETCH of many messages, IDLE) stops when it turns true.
+   */
+  readonly closed: boolean;
   /** How often IDLE polls the store for changes made by other nodes, ms. */
   readonly pollMs: number;
   capabilities(): string[];
